@@ -1,0 +1,63 @@
+"""The FastAPI application: create_app() and the lifespan that owns every resource."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+import httpx
+from fastapi import FastAPI
+from fastapi.responses import ORJSONResponse
+
+from services.api.errors import install_error_handlers
+from services.api.middleware import BodyLimitMiddleware, MetricsMiddleware, RequestIdMiddleware
+from services.api.ops.router import router as ops_router
+from services.api.resources import ApiResources
+from shared.db.pool import create_pool
+from shared.logging import configure_logging, get_logger
+from shared.queue import create_redis
+from shared.settings import Settings, get_settings
+from shared.storage import open_storage
+
+log = get_logger(__name__)
+
+
+@asynccontextmanager
+async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
+    settings: Settings = app.state.settings
+    pool = await create_pool(settings, min_size=0)
+    redis = create_redis(settings)
+    storage = await open_storage(settings)
+    http = httpx.AsyncClient(timeout=httpx.Timeout(30.0))
+    app.state.resources = ApiResources(
+        settings=settings, pool=pool, redis=redis, storage=storage, http=http
+    )
+    log.info("api.started", storage=storage.name, llm_provider=settings.llm_provider)
+    try:
+        yield
+    finally:
+        await http.aclose()
+        await storage.close()
+        await redis.aclose()
+        await pool.close()
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    """Build the API; settings default to the environment's."""
+    settings = settings or get_settings()
+    configure_logging(settings)
+    app = FastAPI(
+        title="Convoforge API",
+        version="0.1.0",
+        description="Generate, review and export multi-turn fine-tuning conversations.",
+        lifespan=_lifespan,
+        default_response_class=ORJSONResponse,
+    )
+    app.state.settings = settings
+    install_error_handlers(app)
+    app.include_router(ops_router)
+    # Outermost last: request ids wrap everything, then metrics, then the body limit.
+    app.add_middleware(BodyLimitMiddleware, limit=settings.api_body_limit_bytes)
+    app.add_middleware(MetricsMiddleware)
+    app.add_middleware(RequestIdMiddleware)
+    return app

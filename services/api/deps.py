@@ -1,0 +1,145 @@
+"""Annotated dependencies: resources from the lifespan, the caller, the tenant transaction."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
+from typing import Annotated
+
+import asyncpg
+import httpx
+import redis.exceptions
+from arq.connections import ArqRedis
+from fastapi import Depends, Request, Response
+
+from services.api.resources import ApiResources
+from shared.db.pool import acquire, tenant_transaction
+from shared.db.repositories import users as users_repo
+from shared.errors import RateLimited, Unauthorized
+from shared.logging import get_logger
+from shared.models.user import Principal
+from shared.security import hash_key, looks_like_key
+from shared.settings import Settings
+from shared.storage import ObjectStore
+
+log = get_logger(__name__)
+# last_used_at is advisory; writing it on every request would add a write to every read.
+_TOUCH_INTERVAL = timedelta(seconds=60)
+
+
+def get_resources(request: Request) -> ApiResources:
+    """The resources the lifespan put on app.state."""
+    resources: ApiResources = request.app.state.resources
+    return resources
+
+
+ResourcesDep = Annotated[ApiResources, Depends(get_resources)]
+
+
+def get_settings_dep(resources: ResourcesDep) -> Settings:
+    """The app's settings."""
+    return resources.settings
+
+
+def get_pool(resources: ResourcesDep) -> asyncpg.Pool:
+    """The asyncpg pool."""
+    return resources.pool
+
+
+def get_redis(resources: ResourcesDep) -> ArqRedis:
+    """The Redis client (also the arq enqueuer)."""
+    return resources.redis
+
+
+def get_storage(resources: ResourcesDep) -> ObjectStore:
+    """The object store."""
+    return resources.storage
+
+
+def get_http(resources: ResourcesDep) -> httpx.AsyncClient:
+    """The outbound HTTP client."""
+    return resources.http
+
+
+SettingsDep = Annotated[Settings, Depends(get_settings_dep)]
+PoolDep = Annotated[asyncpg.Pool, Depends(get_pool)]
+QueueDep = Annotated[ArqRedis, Depends(get_redis)]
+StorageDep = Annotated[ObjectStore, Depends(get_storage)]
+HttpDep = Annotated[httpx.AsyncClient, Depends(get_http)]
+
+
+def _bearer_token(request: Request) -> str:
+    header = request.headers.get("authorization")
+    if not header:
+        raise Unauthorized("missing Authorization header; send 'Authorization: Bearer <api key>'")
+    scheme, _, token = header.partition(" ")
+    token = token.strip()
+    if scheme.lower() != "bearer" or not token or " " in token:
+        raise Unauthorized("malformed Authorization header; expected 'Bearer <api key>'")
+    return token
+
+
+async def get_principal(request: Request, pool: PoolDep) -> Principal:
+    """Authenticate the API key: 401 when missing, malformed, unknown or revoked."""
+    token = _bearer_token(request)
+    if not looks_like_key(token):
+        raise Unauthorized("invalid API key")
+    async with acquire(pool) as conn:
+        principal = await users_repo.principal_for_hash(conn, hash_key(token))
+        if principal is None:
+            raise Unauthorized("invalid or revoked API key")
+        last = principal.key_last_used_at
+        if last is None or datetime.now(UTC) - last > _TOUCH_INTERVAL:
+            await users_repo.touch_api_key(conn, principal.key_id)
+    request.state.owner_id = str(principal.user_id)
+    return principal
+
+
+async def enforce_rate_limit(
+    principal: Annotated[Principal, Depends(get_principal)],
+    response: Response,
+    settings: SettingsDep,
+    queue: QueueDep,
+) -> Principal:
+    """Fixed one-minute window per key, with RateLimit-* headers; fails open if Redis is down."""
+    limit = settings.api_rate_limit_per_minute
+    if limit <= 0:
+        return principal
+    now = time.time()
+    window = int(now // 60)
+    reset = 60 - int(now % 60)
+    key = f"{settings.queue_prefix}:ratelimit:{principal.key_id}:{window}"
+    try:
+        async with queue.pipeline(transaction=True) as pipe:
+            pipe.incr(key)
+            pipe.expire(key, 61)
+            count, _ = await pipe.execute()
+    except (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError) as exc:
+        log.warning("api.rate_limit.unavailable", error=str(exc))
+        return principal
+    remaining = max(0, limit - int(count))
+    headers = {"RateLimit-Limit": str(limit), "RateLimit-Remaining": str(remaining)}
+    headers["RateLimit-Reset"] = str(reset)
+    if int(count) > limit:
+        raise RateLimited(
+            f"more than {limit} requests per minute for this API key",
+            retry_after=reset,
+            details={"limit": limit, "reset_seconds": reset},
+        )
+    response.headers.update(headers)
+    return principal
+
+
+PrincipalDep = Annotated[Principal, Depends(enforce_rate_limit)]
+
+
+async def tenant_connection(
+    principal: PrincipalDep, pool: PoolDep
+) -> AsyncIterator[asyncpg.Connection]:
+    """One transaction per request in which row-level security shows only the caller's rows."""
+    async with tenant_transaction(pool, principal.user_id) as conn:
+        yield conn
+
+
+TenantConnDep = Annotated[asyncpg.Connection, Depends(tenant_connection)]

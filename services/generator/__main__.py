@@ -1,0 +1,6 @@
+"""`python -m services.generator`: run the generator worker."""
+
+from services.generator.worker import main
+
+if __name__ == "__main__":
+    main()

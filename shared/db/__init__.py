@@ -1,0 +1,1 @@
+"""PostgreSQL access: pool, tenant transactions, migrations, repositories."""

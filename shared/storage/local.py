@@ -1,0 +1,167 @@
+"""Object storage in a local directory (the embedded default for one machine)."""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import os
+import uuid
+from collections.abc import AsyncIterable, AsyncIterator
+from datetime import UTC, datetime
+from pathlib import Path
+
+from shared.storage.base import ObjectInfo, ObjectMissing, StorageError, UploadResult
+from shared.storage.signing import sign_url
+
+_PARTIAL_DIR = ".partial"
+
+
+class LocalObjectStore:
+    """Objects as files under `root`; writes land atomically by rename."""
+
+    name = "local"
+
+    def __init__(self, root: Path, *, base_url: str, signing_secret: bytes) -> None:
+        self.root = root.resolve()
+        self._base_url = base_url
+        self._secret = signing_secret
+        (self.root / _PARTIAL_DIR).mkdir(parents=True, exist_ok=True)
+
+    def path_for(self, key: str) -> Path:
+        """The file for `key`; refuses keys that would escape the root."""
+        if not key or key.startswith("/") or "\\" in key:
+            raise StorageError(f"invalid object key: {key!r}")
+        path = (self.root / key).resolve()
+        if self.root not in path.parents or _PARTIAL_DIR in path.relative_to(self.root).parts:
+            raise StorageError(f"invalid object key: {key!r}")
+        return path
+
+    def _partial(self) -> Path:
+        return self.root / _PARTIAL_DIR / uuid.uuid4().hex
+
+    async def put(
+        self,
+        key: str,
+        data: bytes,
+        *,
+        content_type: str = "application/octet-stream",
+        content_encoding: str | None = None,
+    ) -> None:
+        """Write to a temporary file, then rename into place."""
+        path = self.path_for(key)
+        await asyncio.to_thread(self._write_atomic, path, data)
+
+    def _write_atomic(self, path: Path, data: bytes) -> None:
+        tmp = self._partial()
+        tmp.write_bytes(data)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        os.replace(tmp, path)
+
+    async def get(self, key: str) -> bytes:
+        """Read the whole file."""
+        path = self.path_for(key)
+        try:
+            return await asyncio.to_thread(path.read_bytes)
+        except FileNotFoundError as exc:
+            raise ObjectMissing(key) from exc
+
+    async def stream(self, key: str, *, chunk_size: int = 1024 * 1024) -> AsyncIterator[bytes]:
+        """Read the file in chunks off the event loop."""
+        path = self.path_for(key)
+        try:
+            handle = await asyncio.to_thread(path.open, "rb")
+        except FileNotFoundError as exc:
+            raise ObjectMissing(key) from exc
+        try:
+            while chunk := await asyncio.to_thread(handle.read, chunk_size):
+                yield chunk
+        finally:
+            handle.close()
+
+    async def upload_stream(
+        self,
+        key: str,
+        chunks: AsyncIterable[bytes],
+        *,
+        content_type: str = "application/octet-stream",
+        content_encoding: str | None = None,
+        part_size: int = 8 * 1024 * 1024,
+    ) -> UploadResult:
+        """Write chunks to a partial file; rename only after the last one."""
+        path = self.path_for(key)
+        tmp = self._partial()
+        digest = hashlib.sha256()
+        size = 0
+        handle = await asyncio.to_thread(tmp.open, "wb")
+        try:
+            async for chunk in chunks:
+                digest.update(chunk)
+                size += len(chunk)
+                await asyncio.to_thread(handle.write, chunk)
+            handle.close()
+            path.parent.mkdir(parents=True, exist_ok=True)
+            os.replace(tmp, path)
+        except BaseException:
+            handle.close()
+            tmp.unlink(missing_ok=True)
+            raise
+        return UploadResult(key=key, size=size, sha256=digest.hexdigest(), parts=1)
+
+    async def delete(self, key: str) -> None:
+        """Remove the file and any directories it leaves empty."""
+        path = self.path_for(key)
+        await asyncio.to_thread(self._delete, path)
+
+    def _delete(self, path: Path) -> None:
+        path.unlink(missing_ok=True)
+        parent = path.parent
+        while parent != self.root:
+            try:
+                parent.rmdir()
+            except OSError:
+                break
+            parent = parent.parent
+
+    async def list_prefix(self, prefix: str) -> AsyncIterator[ObjectInfo]:
+        """Walk the tree in key order."""
+        infos = await asyncio.to_thread(self._list, prefix)
+        for info in infos:
+            yield info
+
+    def _list(self, prefix: str) -> list[ObjectInfo]:
+        found = []
+        for dirpath, dirnames, filenames in os.walk(self.root):
+            if Path(dirpath) == self.root and _PARTIAL_DIR in dirnames:
+                dirnames.remove(_PARTIAL_DIR)
+            for filename in filenames:
+                full = Path(dirpath) / filename
+                key = full.relative_to(self.root).as_posix()
+                if key.startswith(prefix):
+                    found.append(_info(key, full))
+        return sorted(found, key=lambda info: info.key)
+
+    async def head(self, key: str) -> ObjectInfo | None:
+        """Stat the file."""
+        path = self.path_for(key)
+        try:
+            return await asyncio.to_thread(_info, key, path)
+        except FileNotFoundError:
+            return None
+
+    async def presign_get(self, key: str, *, expires_in: int, filename: str | None = None) -> str:
+        """An HMAC-signed URL that the API's /files route serves."""
+        return sign_url(self._base_url, self._secret, key, expires_in=expires_in, filename=filename)
+
+    async def check(self) -> None:
+        """The root must exist and be writable."""
+        if not os.access(self.root, os.W_OK):
+            raise StorageError(f"storage directory {self.root} is not writable")
+
+    async def close(self) -> None:
+        """Nothing to release."""
+
+
+def _info(key: str, path: Path) -> ObjectInfo:
+    stat = path.stat()
+    modified = datetime.fromtimestamp(stat.st_mtime, tz=UTC)
+    return ObjectInfo(key=key, size=stat.st_size, last_modified=modified)
