@@ -15,7 +15,7 @@ from pydantic import SecretStr
 
 from shared.db.bootstrap import drop_database, ensure_role_and_database
 from shared.db.migrate import migrate
-from shared.db.pool import create_pool
+from shared.db.pool import acquire, create_pool
 from shared.settings import Settings
 from shared.storage import LocalObjectStore, ObjectStore, S3ObjectStore
 from tests.support.api import api_client
@@ -183,5 +183,5 @@ async def client(settings: Settings, db: asyncpg.Pool) -> AsyncIterator[httpx.As
 @pytest.fixture
 async def account(db: asyncpg.Pool) -> Account:
     """A user with an API key."""
-    async with db.acquire() as conn:
+    async with acquire(db) as conn:
         return await create_account(conn)

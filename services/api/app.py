@@ -7,7 +7,6 @@ from contextlib import asynccontextmanager
 
 import httpx
 from fastapi import FastAPI
-from fastapi.responses import ORJSONResponse
 
 from services.api.errors import install_error_handlers
 from services.api.middleware import BodyLimitMiddleware, MetricsMiddleware, RequestIdMiddleware
@@ -51,7 +50,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         version="0.1.0",
         description="Generate, review and export multi-turn fine-tuning conversations.",
         lifespan=_lifespan,
-        default_response_class=ORJSONResponse,
     )
     app.state.settings = settings
     install_error_handlers(app)

@@ -9,9 +9,9 @@ import asyncpg
 import redis.exceptions
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import ORJSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from services.api.responses import JSONBytes
 from shared.errors import DomainError, RateLimited, error_body
 from shared.logging import get_logger
 from shared.storage import StorageError
@@ -47,7 +47,7 @@ def validation_details(errors: Sequence[Any]) -> list[dict[str, Any]]:
 
 
 def _respond(status: int, body: dict[str, Any], headers: Mapping[str, str] | None = None) -> Any:
-    return ORJSONResponse(body, status_code=status, headers=headers)
+    return JSONBytes(body, status_code=status, headers=headers)
 
 
 async def _domain(_: Request, exc: Exception) -> Any:

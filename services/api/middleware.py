@@ -43,12 +43,8 @@ class RequestIdMiddleware:
         await self.app(scope, receive, send_with_id)
 
 
-class _BodyTooLarge(Exception):
-    """Raised inside receive() once the streamed body passes the limit."""
-
-
 class BodyLimitMiddleware:
-    """Answer 413 for bodies over the limit, whether declared or streamed."""
+    """Answer 413 for bodies over the limit, whether declared up front or streamed."""
 
     def __init__(self, app: ASGIApp, *, limit: int) -> None:
         self.app = app
@@ -64,25 +60,32 @@ class BodyLimitMiddleware:
             return
         received = 0
         started = False
+        rejected = False
 
         async def limited_receive() -> Message:
-            nonlocal received
+            # Once over the limit we answer 413 ourselves and show the app a disconnect:
+            # raising here would be turned into a 400 by the framework's body parser.
+            nonlocal received, rejected, started
+            if rejected:
+                return {"type": "http.disconnect"}
             message = await receive()
             received += len(message.get("body", b""))
             if received > self.limit:
-                raise _BodyTooLarge
+                rejected = True
+                if not started:
+                    started = True
+                    await self._reject(send)
+                return {"type": "http.disconnect"}
             return message
 
-        async def tracking_send(message: Message) -> None:
+        async def guarded_send(message: Message) -> None:
             nonlocal started
+            if rejected:
+                return
             started = started or message["type"] == "http.response.start"
             await send(message)
 
-        try:
-            await self.app(scope, limited_receive, tracking_send)
-        except _BodyTooLarge:
-            if not started:
-                await self._reject(send)
+        await self.app(scope, limited_receive, guarded_send)
 
     async def _reject(self, send: Send) -> None:
         body = orjson.dumps(

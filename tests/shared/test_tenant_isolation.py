@@ -7,7 +7,7 @@ from uuid import UUID
 import asyncpg
 import pytest
 
-from shared.db.pool import tenant_transaction
+from shared.db.pool import acquire, tenant_transaction
 from tests.support.factories import create_user
 
 TENANT_TABLES = [
@@ -34,7 +34,7 @@ async def _seed_template(pool: asyncpg.Pool, owner: UUID, name: str) -> None:
 
 
 async def test_select_without_where_sees_only_own_rows(db: asyncpg.Pool) -> None:
-    async with db.acquire() as conn:
+    async with acquire(db) as conn:
         alice = await create_user(conn)
         bob = await create_user(conn)
     await _seed_template(db, alice.id, "alice-template")
@@ -45,15 +45,15 @@ async def test_select_without_where_sees_only_own_rows(db: asyncpg.Pool) -> None
 
 
 async def test_no_tenant_set_sees_nothing(db: asyncpg.Pool) -> None:
-    async with db.acquire() as conn:
+    async with acquire(db) as conn:
         alice = await create_user(conn)
     await _seed_template(db, alice.id, "t")
-    async with db.acquire() as conn:
+    async with acquire(db) as conn:
         assert await conn.fetchval("SELECT count(*) FROM templates") == 0
 
 
 async def test_cannot_write_rows_for_another_tenant(db: asyncpg.Pool) -> None:
-    async with db.acquire() as conn:
+    async with acquire(db) as conn:
         alice = await create_user(conn)
         bob = await create_user(conn)
     with pytest.raises(asyncpg.InsufficientPrivilegeError, match="row-level security"):
@@ -67,7 +67,7 @@ async def test_cannot_write_rows_for_another_tenant(db: asyncpg.Pool) -> None:
 
 @pytest.mark.parametrize("table", TENANT_TABLES)
 async def test_every_tenant_table_forces_rls(db: asyncpg.Pool, table: str) -> None:
-    async with db.acquire() as conn:
+    async with acquire(db) as conn:
         row = await conn.fetchrow(
             "SELECT relrowsecurity, relforcerowsecurity FROM pg_class WHERE relname = $1", table
         )
@@ -80,7 +80,7 @@ async def test_every_tenant_table_forces_rls(db: asyncpg.Pool, table: str) -> No
 
 
 async def test_updated_at_trigger(db: asyncpg.Pool) -> None:
-    async with db.acquire() as conn:
+    async with acquire(db) as conn:
         alice = await create_user(conn)
     await _seed_template(db, alice.id, "t")
     async with tenant_transaction(db, alice.id) as conn:

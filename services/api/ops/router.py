@@ -5,12 +5,13 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Response
-from fastapi.responses import FileResponse, ORJSONResponse
+from fastapi.responses import FileResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from services.api.deps import PrincipalDep, ResourcesDep
 from services.api.ops import service
 from services.api.ops.schemas import Health, JobStatusOut, Me, PingRequest, Readiness
+from services.api.responses import JSONBytes
 from shared.errors import NotFound, error_body
 from shared.metrics import registry_for_scrape
 from shared.queue import SERVICES, Service, job_state
@@ -38,7 +39,7 @@ async def readyz(resources: ResourcesDep) -> Any:
     down = sorted(name for name, state in checks.items() if state != "ok")
     if down:
         body = error_body("not_ready", f"unavailable: {', '.join(down)}", {"checks": checks})
-        return ORJSONResponse(body, status_code=503)
+        return JSONBytes(body, status_code=503)
     return Readiness(status="ready", checks=checks)
 
 

@@ -1,0 +1,134 @@
+"""Conversation enums and the ready-to-store draft an import or a generation produces."""
+
+from __future__ import annotations
+
+from decimal import ROUND_HALF_UP, Decimal
+from enum import StrEnum
+from typing import Annotated, Any
+from uuid import UUID
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+Unit = Annotated[float, Field(ge=0, le=1)]
+Count = Annotated[int, Field(ge=0)]
+
+
+class Tier(StrEnum):
+    """Which kind of source a conversation exercises."""
+
+    TEMPLATE = "template"
+    SCENARIO = "scenario"
+    EDGE_CASE = "edge_case"
+
+
+class ConversationStatus(StrEnum):
+    """Review workflow state (see DESIGN §3)."""
+
+    PENDING_REVIEW = "pending_review"
+    NEEDS_REVISION = "needs_revision"
+    APPROVED = "approved"
+    REJECTED = "rejected"
+    ARCHIVED = "archived"
+
+
+class Role(StrEnum):
+    """Who speaks a turn."""
+
+    SYSTEM = "system"
+    USER = "user"
+    ASSISTANT = "assistant"
+
+
+class ConversationSource(StrEnum):
+    """How a conversation entered the system."""
+
+    IMPORT = "import"
+    GENERATED = "generated"
+
+
+class ParentType(StrEnum):
+    """What a conversation's `parent_id` points at."""
+
+    TEMPLATE = "template"
+    SCENARIO = "scenario"
+    EDGE_CASE = "edge_case"
+    CONVERSATION = "conversation"
+
+
+def round_score(value: float) -> float:
+    """Round a 0-10 score to one decimal, halves away from zero."""
+    return float(Decimal(repr(value)).quantize(Decimal("0.1"), rounding=ROUND_HALF_UP))
+
+
+class TurnDraft(BaseModel):
+    """One row of `conversation_turns`, without ids."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    turn_number: Annotated[int, Field(gt=0, le=2_147_483_647)]
+    role: Role
+    content: str
+    token_count: Count = 0
+    char_count: Count = 0
+    word_count: Count = 0
+    sentence_count: Count = 0
+    detected_emotion: str | None = None
+    emotion_confidence: Unit | None = None
+    emotion_intensity: Unit | None = None
+    strategy: str | None = None
+    tone: str | None = None
+    metadata: dict[str, Any] = Field(default_factory=dict)
+
+
+class ConversationDraft(BaseModel):
+    """Every content column of `conversations` plus turns and the stored JSON document."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    conversation_id: Annotated[str, Field(min_length=1, max_length=200)]
+    title: str | None = None
+    description: str | None = None
+    persona: str | None = None
+    emotion: str | None = None
+    topic: str | None = None
+    intent: str | None = None
+    tone: str | None = None
+    emotional_arc: str | None = None
+    tier: Tier
+    status: ConversationStatus = ConversationStatus.PENDING_REVIEW
+    source: ConversationSource
+    category: list[str] = Field(default_factory=list)
+    tags: list[str] = Field(default_factory=list)
+    quality_score: Annotated[float, Field(ge=0, le=10)] | None = None
+    quality_metrics: dict[str, Any] = Field(default_factory=dict)
+    is_flagged: bool = False
+    flag_reason: str | None = None
+    turn_count: Count = 0
+    total_tokens: Count = 0
+    system_prompt: str | None = None
+    starting_emotion: str | None = None
+    starting_intensity: Unit | None = None
+    ending_emotion: str | None = None
+    ending_intensity: Unit | None = None
+    model: str | None = None
+    temperature: Annotated[float, Field(ge=0, le=9.99)] | None = None
+    max_tokens: Annotated[int, Field(gt=0)] | None = None
+    parameters: dict[str, Any] = Field(default_factory=dict)
+    template_id: UUID | None = None
+    scenario_id: UUID | None = None
+    edge_case_id: UUID | None = None
+    parent_id: UUID | None = None
+    parent_type: ParentType | None = None
+    generation_job_id: UUID | None = None
+    generation_item_index: Annotated[int, Field(ge=0)] | None = None
+    estimated_cost_usd: Decimal | None = None
+    actual_cost_usd: Decimal | None = None
+    generation_duration_ms: Count | None = None
+    turns: list[TurnDraft] = Field(default_factory=list)
+    document: dict[str, Any] = Field(default_factory=dict)
+
+    @field_validator("quality_score")
+    @classmethod
+    def _one_decimal(cls, value: float | None) -> float | None:
+        """Keep the score at the column's precision, numeric(3, 1)."""
+        return None if value is None else round_score(value)
