@@ -8,10 +8,14 @@ from contextlib import asynccontextmanager
 import httpx
 from fastapi import FastAPI
 
+from services.api.conversations.router import router as conversations_router
 from services.api.errors import install_error_handlers
+from services.api.exports.router import router as exports_router
+from services.api.generation.router import router as generation_router
 from services.api.middleware import BodyLimitMiddleware, MetricsMiddleware, RequestIdMiddleware
 from services.api.ops.router import router as ops_router
 from services.api.resources import ApiResources
+from services.api.templates.router import router as templates_router
 from shared.db.pool import create_pool
 from shared.logging import configure_logging, get_logger
 from shared.queue import create_redis
@@ -54,6 +58,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.settings = settings
     install_error_handlers(app)
     app.include_router(ops_router)
+    app.include_router(conversations_router)
+    app.include_router(templates_router)
+    app.include_router(generation_router)
+    app.include_router(exports_router)
     # Outermost last: request ids wrap everything, then metrics, then the body limit.
     app.add_middleware(BodyLimitMiddleware, limit=settings.api_body_limit_bytes)
     app.add_middleware(MetricsMiddleware)

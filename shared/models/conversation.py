@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from decimal import ROUND_HALF_UP, Decimal
 from enum import StrEnum
 from typing import Annotated, Any
@@ -132,3 +133,91 @@ class ConversationDraft(BaseModel):
     def _one_decimal(cls, value: float | None) -> float | None:
         """Keep the score at the column's precision, numeric(3, 1)."""
         return None if value is None else round_score(value)
+
+
+class Turn(BaseModel):
+    """A stored turn."""
+
+    turn_number: int
+    role: Role
+    content: str
+    token_count: int
+    char_count: int
+    word_count: int
+    sentence_count: int
+    detected_emotion: str | None
+    emotion_confidence: float | None
+    emotion_intensity: float | None
+    strategy: str | None
+    tone: str | None
+    metadata: dict[str, Any]
+
+
+class Conversation(BaseModel):
+    """A stored conversation row (turns are loaded separately)."""
+
+    id: UUID
+    owner_id: UUID
+    conversation_id: str
+    title: str | None
+    description: str | None
+    persona: str | None
+    emotion: str | None
+    topic: str | None
+    intent: str | None
+    tone: str | None
+    emotional_arc: str | None
+    tier: Tier
+    status: ConversationStatus
+    source: ConversationSource
+    category: list[str]
+    tags: list[str]
+    quality_score: float | None
+    quality_metrics: dict[str, Any]
+    is_flagged: bool
+    flag_reason: str | None
+    turn_count: int
+    total_tokens: int
+    estimated_cost_usd: Decimal | None
+    actual_cost_usd: Decimal | None
+    generation_duration_ms: int | None
+    template_id: UUID | None
+    scenario_id: UUID | None
+    edge_case_id: UUID | None
+    parent_id: UUID | None
+    parent_type: ParentType | None
+    generation_job_id: UUID | None
+    generation_item_index: int | None
+    parameters: dict[str, Any]
+    model: str | None
+    temperature: float | None
+    max_tokens: int | None
+    system_prompt: str | None
+    object_key: str
+    byte_size: int
+    sha256: str
+    starting_emotion: str | None
+    starting_intensity: float | None
+    ending_emotion: str | None
+    ending_intensity: float | None
+    reviewed_by: UUID | None
+    reviewed_at: datetime | None
+    review_notes: str | None
+    export_count: int
+    last_exported_at: datetime | None
+    expires_at: datetime | None
+    deleted_at: datetime | None
+    created_at: datetime
+    updated_at: datetime
+
+
+class Review(BaseModel):
+    """One entry of a conversation's review history."""
+
+    id: UUID
+    action: str
+    from_status: ConversationStatus | None
+    to_status: ConversationStatus
+    reviewer_id: UUID | None
+    notes: str | None
+    created_at: datetime
