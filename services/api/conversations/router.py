@@ -1,7 +1,178 @@
-"""Routes of the conversations domain."""
+"""Routes of /v1/conversations: import, list/search, review workflow, bulk actions, deletes."""
 
 from __future__ import annotations
 
-from fastapi import APIRouter
+from datetime import datetime
+from typing import Annotated, Any
+from uuid import UUID
 
-router = APIRouter()
+from fastapi import APIRouter, Depends, Query, Request, Response
+from pydantic import ValidationError
+
+from services.api.conversations import service
+from services.api.conversations.schemas import (
+    BatchImport,
+    BatchResult,
+    BulkAction,
+    BulkResult,
+    ConversationDetail,
+    ConversationOut,
+    ConversationPage,
+    ConversationPatch,
+    FileLink,
+    ReviewList,
+    Stats,
+    StatusChange,
+)
+from services.api.deps import PoolDep, PrincipalDep, SettingsDep, StorageDep, TenantConnDep
+from services.api.errors import validation_details
+from shared.db.repositories import conversations as repo
+from shared.errors import ValidationFailed
+from shared.models.conversation import ConversationStatus, Tier
+from shared.models.query import ConversationFilters, SortKey
+
+router = APIRouter(prefix="/v1/conversations", tags=["conversations"])
+
+_SEED_FILE_BODY: dict[str, Any] = {
+    "requestBody": {
+        "required": True,
+        "content": {
+            "application/json": {
+                "schema": {
+                    "type": "object",
+                    "description": "One seed 'emotional dataset' file (dataset_metadata, "
+                    "consultant_profile, training_pairs[]); see docs/conversations.md.",
+                }
+            }
+        },
+    }
+}
+
+
+def list_filters(
+    status: Annotated[list[ConversationStatus], Query()] = [],  # noqa: B006
+    tier: Annotated[list[Tier], Query()] = [],  # noqa: B006
+    persona: str | None = None,
+    emotion: str | None = None,
+    topic: str | None = None,
+    quality_min: Annotated[float | None, Query(ge=0, le=10)] = None,
+    quality_max: Annotated[float | None, Query(ge=0, le=10)] = None,
+    created_from: datetime | None = None,
+    created_to: datetime | None = None,
+    flagged: bool | None = None,
+    q: Annotated[str | None, Query(min_length=1, max_length=500)] = None,
+) -> ConversationFilters:
+    """Query parameters → filters; cross-field problems become a 422 like any other."""
+    try:
+        return ConversationFilters(
+            status=status, tier=tier, persona=persona, emotion=emotion, topic=topic,
+            quality_min=quality_min, quality_max=quality_max, created_from=created_from,
+            created_to=created_to, flagged=flagged, q=q,
+        )  # fmt: skip
+    except ValidationError as exc:
+        details = validation_details(exc.errors())
+        raise ValidationFailed("invalid filters", details=details) from exc
+
+
+FiltersDep = Annotated[ConversationFilters, Depends(list_filters)]
+
+
+@router.post("", status_code=201, response_model=ConversationDetail, openapi_extra=_SEED_FILE_BODY)
+async def import_conversation(
+    request: Request, principal: PrincipalDep, pool: PoolDep, storage: StorageDep
+) -> ConversationDetail:
+    """Import one seed-format file; 422 lists every problem by JSON path."""
+    raw = await request.body()
+    return await service.import_one(pool, storage, principal.user_id, raw)
+
+
+@router.post("/batch", response_model=BatchResult)
+async def import_batch(
+    body: BatchImport, principal: PrincipalDep, pool: PoolDep, storage: StorageDep
+) -> BatchResult:
+    """Import many files; each item gets its own result and one bad item blocks none."""
+    results = await service.import_batch(pool, storage, principal.user_id, body.items)
+    created = sum(result.ok for result in results)
+    return BatchResult(results=results, created=created, failed=len(results) - created)
+
+
+@router.get("", response_model=ConversationPage)
+async def list_conversations(
+    principal: PrincipalDep,
+    conn: TenantConnDep,
+    filters: FiltersDep,
+    sort: SortKey = "-created_at",
+    limit: Annotated[int, Query(ge=1, le=100)] = 25,
+    cursor: str | None = None,
+) -> ConversationPage:
+    """Filter, search (`q`), sort and page with a keyset cursor."""
+    return await service.list_page(conn, principal.user_id, filters, sort, cursor, limit)
+
+
+@router.get("/stats", response_model=Stats)
+async def conversation_stats(principal: PrincipalDep, conn: TenantConnDep) -> Stats:
+    """Totals by status and tier, quality histogram, approval rate."""
+    return await service.stats(conn, principal.user_id)
+
+
+@router.post("/bulk-action", response_model=BulkResult)
+async def bulk_action(body: BulkAction, principal: PrincipalDep, conn: TenantConnDep) -> BulkResult:
+    """Approve, reject (with a reason), archive or delete many conversations."""
+    results = await service.bulk(
+        conn, principal.user_id, principal.user_id, body.action, body.ids, body.reason
+    )
+    succeeded = sum(result.ok for result in results)
+    return BulkResult(results=results, succeeded=succeeded, failed=len(results) - succeeded)
+
+
+@router.get("/{id}", response_model=ConversationDetail)
+async def get_conversation(id: UUID, _: PrincipalDep, conn: TenantConnDep) -> ConversationDetail:
+    """One conversation with its turns."""
+    return await service.detail(conn, id)
+
+
+@router.patch("/{id}", response_model=ConversationOut)
+async def patch_conversation(
+    id: UUID, body: ConversationPatch, _: PrincipalDep, conn: TenantConnDep
+) -> ConversationOut:
+    """Edit metadata (title, tags, category, persona, …)."""
+    return await service.patch(conn, id, body.model_dump(exclude_unset=True))
+
+
+@router.post("/{id}/status", response_model=ConversationOut)
+async def change_status(
+    id: UUID, body: StatusChange, principal: PrincipalDep, conn: TenantConnDep
+) -> ConversationOut:
+    """Move through the review workflow; 409 names the allowed targets."""
+    updated = await service.transition(
+        conn, principal.user_id, principal.user_id, id, body.status, body.notes
+    )
+    return ConversationOut(**updated.model_dump())
+
+
+@router.get("/{id}/reviews", response_model=ReviewList)
+async def review_history(id: UUID, _: PrincipalDep, conn: TenantConnDep) -> ReviewList:
+    """Every review action on the conversation, oldest first."""
+    await service.get_visible(conn, id)
+    return ReviewList(items=await repo.reviews(conn, id))
+
+
+@router.get("/{id}/file", response_model=FileLink)
+async def file_link(
+    id: UUID, _: PrincipalDep, conn: TenantConnDep, storage: StorageDep, settings: SettingsDep
+) -> FileLink:
+    """A download link (1 hour) for the stored gzip JSON document."""
+    return await service.file_link(conn, storage, id, settings.download_url_ttl_seconds)
+
+
+@router.delete("/{id}", status_code=204, response_class=Response)
+async def delete_conversation(
+    id: UUID,
+    principal: PrincipalDep,
+    pool: PoolDep,
+    storage: StorageDep,
+    hard: bool = False,
+) -> Response:
+    """Soft delete; `?hard=true` also removes the stored file and the turns."""
+    await service.delete(pool, storage, principal.user_id, id, hard=hard)
+    return Response(status_code=204)

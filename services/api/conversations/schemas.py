@@ -1,0 +1,132 @@
+"""Request and response bodies of the conversation routes."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any, Literal
+from uuid import UUID
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from shared.models.conversation import Conversation, ConversationStatus, Review, Turn
+
+
+class ConversationOut(Conversation):
+    """A conversation as the API shows it, including where and how its document is stored."""
+
+    model_config = ConfigDict(json_schema_extra={"description": "A stored conversation."})
+
+
+class ConversationDetail(ConversationOut):
+    """A conversation with its turns."""
+
+    turns: list[Turn]
+
+
+class ConversationPage(BaseModel):
+    """One page of a list."""
+
+    items: list[ConversationOut]
+    next_cursor: str | None
+    total: int
+
+
+class BatchImport(BaseModel):
+    """Many conversation files at once."""
+
+    items: list[Any] = Field(min_length=1, max_length=1000)
+
+
+class BatchItemResult(BaseModel):
+    """What happened to one file of a batch."""
+
+    index: int
+    ok: bool
+    id: UUID | None = None
+    error: dict[str, Any] | None = None
+
+
+class BatchResult(BaseModel):
+    """Per-item results, in request order."""
+
+    results: list[BatchItemResult]
+    created: int
+    failed: int
+
+
+class ConversationPatch(BaseModel):
+    """Editable metadata; anything not listed is refused."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    title: str | None = Field(default=None, max_length=500)
+    description: str | None = Field(default=None, max_length=10_000)
+    persona: str | None = Field(default=None, max_length=500)
+    emotion: str | None = Field(default=None, max_length=200)
+    topic: str | None = Field(default=None, max_length=500)
+    intent: str | None = Field(default=None, max_length=500)
+    tone: str | None = Field(default=None, max_length=500)
+    emotional_arc: str | None = Field(default=None, max_length=1000)
+    category: list[str] | None = Field(default=None, max_length=50)
+    tags: list[str] | None = Field(default=None, max_length=100)
+    is_flagged: bool | None = None
+    flag_reason: str | None = Field(default=None, max_length=2000)
+
+
+class StatusChange(BaseModel):
+    """A workflow transition."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    status: ConversationStatus
+    notes: str | None = Field(default=None, max_length=10_000)
+
+
+class BulkAction(BaseModel):
+    """One action over many conversations."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    action: Literal["approve", "reject", "archive", "delete"]
+    ids: list[UUID] = Field(min_length=1, max_length=1000)
+    reason: str | None = Field(default=None, max_length=10_000)
+
+
+class BulkItemResult(BaseModel):
+    """What happened to one id."""
+
+    id: UUID
+    ok: bool
+    status: ConversationStatus | None = None
+    error: dict[str, Any] | None = None
+
+
+class BulkResult(BaseModel):
+    """Per-id results, in request order."""
+
+    results: list[BulkItemResult]
+    succeeded: int
+    failed: int
+
+
+class ReviewList(BaseModel):
+    """A conversation's review history, oldest first."""
+
+    items: list[Review]
+
+
+class Stats(BaseModel):
+    """Totals, a quality histogram (bucket n = scores in [n, n+1), 9 includes 10) and approvals."""
+
+    total: int
+    by_status: dict[str, int]
+    by_tier: dict[str, int]
+    quality_histogram: dict[str, int]
+    approval_rate: float | None
+
+
+class FileLink(BaseModel):
+    """A download link for the stored document."""
+
+    url: str
+    expires_at: datetime

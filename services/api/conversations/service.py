@@ -1,0 +1,248 @@
+"""Conversation business rules: import, review workflow, bulk actions, deletes, stats, links."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import UTC, datetime, timedelta
+from typing import Any
+from uuid import UUID
+
+import asyncpg
+
+from services.api.conversations import cursor, workflow
+from services.api.conversations.schemas import (
+    BatchItemResult,
+    BulkItemResult,
+    ConversationDetail,
+    ConversationOut,
+    ConversationPage,
+    FileLink,
+    Stats,
+)
+from shared.conversations import store
+from shared.conversations.seed_format import parse_seed_bytes, parse_seed_document
+from shared.db.pool import tenant_transaction
+from shared.db.repositories import conversation_queries as queries
+from shared.db.repositories import conversations as repo
+from shared.errors import DomainError, NotFound
+from shared.models.conversation import Conversation, ConversationDraft
+from shared.models.conversation import ConversationStatus as S
+from shared.models.query import ConversationFilters, SortKey
+from shared.storage import ObjectStore
+
+# Uploads of a batch run concurrently; the database work is one transaction with a savepoint
+# per item, so one bad item never blocks the others and a 1,000-file batch is one commit.
+_UPLOAD_CONCURRENCY = 16
+_BULK_TARGETS = {"approve": S.APPROVED, "reject": S.REJECTED, "archive": S.ARCHIVED}
+
+
+def _not_found(id: UUID) -> NotFound:
+    return NotFound("conversation not found", details={"id": str(id)})
+
+
+async def import_one(
+    pool: asyncpg.Pool, storage: ObjectStore, owner_id: UUID, raw: bytes
+) -> ConversationDetail:
+    """Validate one file and store it atomically."""
+    draft = parse_seed_bytes(raw)
+    stored = await store.store_conversation(pool, storage, owner_id, draft)
+    async with tenant_transaction(pool, owner_id) as conn:
+        return await detail(conn, stored.id)
+
+
+async def import_batch(
+    pool: asyncpg.Pool, storage: ObjectStore, owner_id: UUID, items: list[Any]
+) -> list[BatchItemResult]:
+    """Store every valid item; report each item's outcome in order."""
+    results: dict[int, BatchItemResult] = {}
+    drafts: dict[int, ConversationDraft] = {}
+    for index, item in enumerate(items):
+        try:
+            drafts[index] = parse_seed_document(item)
+        except DomainError as exc:
+            results[index] = BatchItemResult(index=index, ok=False, error=exc.to_body()["error"])
+    docs = {index: store.encode(owner_id, draft) for index, draft in drafts.items()}
+    await _upload_all(storage, list(docs.values()))
+    committed = False
+    try:
+        async with tenant_transaction(pool, owner_id) as conn:
+            for index, doc in docs.items():
+                results[index] = await _insert_with_savepoint(
+                    conn, owner_id, drafts[index], doc, index
+                )
+        committed = True
+    finally:
+        # Objects whose row did not commit are deleted again: all of them if the commit failed.
+        orphans = [doc.key for i, doc in docs.items() if not committed or not results[i].ok]
+        await asyncio.gather(*(store.discard(storage, key) for key in orphans))
+    return [results[index] for index in range(len(items))]
+
+
+async def _upload_all(storage: ObjectStore, docs: list[store.EncodedDocument]) -> None:
+    gate = asyncio.Semaphore(_UPLOAD_CONCURRENCY)
+
+    async def one(doc: store.EncodedDocument) -> None:
+        async with gate:
+            await store.upload(storage, doc)
+
+    try:
+        await asyncio.gather(*(one(doc) for doc in docs))
+    except BaseException:
+        await asyncio.gather(*(store.discard(storage, doc.key) for doc in docs))
+        raise
+
+
+async def _insert_with_savepoint(
+    conn: asyncpg.Connection,
+    owner_id: UUID,
+    draft: ConversationDraft,
+    doc: store.EncodedDocument,
+    index: int,
+) -> BatchItemResult:
+    try:
+        async with conn.transaction():
+            stored = await store.insert_row(conn, owner_id, draft, doc, action="imported")
+    except DomainError as exc:
+        return BatchItemResult(index=index, ok=False, error=exc.to_body()["error"])
+    return BatchItemResult(index=index, ok=True, id=stored.id)
+
+
+async def get_visible(conn: asyncpg.Connection, id: UUID, *, lock: bool = False) -> Conversation:
+    """The caller's conversation or a 404 (another tenant's id looks exactly the same)."""
+    found = await repo.get(conn, id, for_update=lock)
+    if found is None:
+        raise _not_found(id)
+    return found
+
+
+async def detail(conn: asyncpg.Connection, id: UUID) -> ConversationDetail:
+    """A conversation with its turns."""
+    found = await get_visible(conn, id)
+    turns = await repo.turns(conn, id)
+    return ConversationDetail(**found.model_dump(), turns=turns)
+
+
+async def list_page(
+    conn: asyncpg.Connection,
+    owner_id: UUID,
+    filters: ConversationFilters,
+    sort: SortKey,
+    cursor_token: str | None,
+    limit: int,
+) -> ConversationPage:
+    """A filtered, sorted page with the total count and the next cursor."""
+    after = cursor.decode(sort, cursor_token) if cursor_token else None
+    page = await queries.list_page(conn, owner_id, filters, sort, after, limit)
+    total = await queries.count(conn, owner_id, filters)
+    next_cursor = cursor.encode(sort, page.last_key) if page.has_more and page.last_key else None
+    items = [ConversationOut(**item.model_dump()) for item in page.items]
+    return ConversationPage(items=items, next_cursor=next_cursor, total=total)
+
+
+async def patch(conn: asyncpg.Connection, id: UUID, changes: dict[str, Any]) -> ConversationOut:
+    """Edit metadata; an empty patch returns the row unchanged."""
+    if not changes:
+        return ConversationOut(**(await get_visible(conn, id)).model_dump())
+    updated = await queries.update_fields(conn, id, changes)
+    if updated is None:
+        raise _not_found(id)
+    return ConversationOut(**updated.model_dump())
+
+
+async def transition(
+    conn: asyncpg.Connection,
+    owner_id: UUID,
+    reviewer: UUID,
+    id: UUID,
+    target: S,
+    notes: str | None,
+) -> Conversation:
+    """Apply one workflow transition and record it in the review history."""
+    current = await get_visible(conn, id, lock=True)
+    workflow.check_transition(current.status, target)
+    updated = await queries.set_status(conn, id, target.value, reviewer, notes)
+    await repo.add_review(
+        conn,
+        owner_id=owner_id,
+        conversation_id=id,
+        action=workflow.ACTION_NAMES[target],
+        from_status=current.status.value,
+        to_status=target.value,
+        reviewer_id=reviewer,
+        notes=notes,
+    )
+    return updated
+
+
+async def bulk(
+    conn: asyncpg.Connection,
+    owner_id: UUID,
+    reviewer: UUID,
+    action: str,
+    ids: list[UUID],
+    reason: str | None,
+) -> list[BulkItemResult]:
+    """Apply an action to each id; a failing id is reported and the others go on."""
+    results = []
+    for id in ids:
+        try:
+            async with conn.transaction():
+                results.append(await _bulk_one(conn, owner_id, reviewer, action, id, reason))
+        except DomainError as exc:
+            results.append(BulkItemResult(id=id, ok=False, error=exc.to_body()["error"]))
+    return results
+
+
+async def _bulk_one(
+    conn: asyncpg.Connection,
+    owner_id: UUID,
+    reviewer: UUID,
+    action: str,
+    id: UUID,
+    reason: str | None,
+) -> BulkItemResult:
+    if action == "delete":
+        if not await queries.soft_delete(conn, id):
+            raise _not_found(id)
+        return BulkItemResult(id=id, ok=True)
+    updated = await transition(conn, owner_id, reviewer, id, _BULK_TARGETS[action], reason)
+    return BulkItemResult(id=id, ok=True, status=updated.status)
+
+
+async def delete(
+    pool: asyncpg.Pool, storage: ObjectStore, owner_id: UUID, id: UUID, *, hard: bool
+) -> None:
+    """Soft delete (hidden from lists and exports), or remove row, turns and object."""
+    if hard:
+        if not await store.hard_delete(pool, storage, owner_id, id):
+            raise _not_found(id)
+        return
+    async with tenant_transaction(pool, owner_id) as conn:
+        if not await queries.soft_delete(conn, id):
+            raise _not_found(id)
+
+
+async def stats(conn: asyncpg.Connection, owner_id: UUID) -> Stats:
+    """Totals by status and tier, histogram, approval rate (approved / reviewed)."""
+    raw = await queries.stats(conn, owner_id)
+    by_status: dict[str, int] = raw["by_status"]
+    approved = by_status.get(S.APPROVED, 0)
+    reviewed = approved + by_status.get(S.REJECTED, 0)
+    histogram = {str(bucket): raw["histogram"].get(bucket, 0) for bucket in range(10)}
+    return Stats(
+        total=raw["total"],
+        by_status={status.value: by_status.get(status.value, 0) for status in S},
+        by_tier=raw["by_tier"],
+        quality_histogram=histogram,
+        approval_rate=round(approved / reviewed, 4) if reviewed else None,
+    )
+
+
+async def file_link(
+    conn: asyncpg.Connection, storage: ObjectStore, id: UUID, ttl_seconds: int
+) -> FileLink:
+    """A presigned (S3) or signed (local) URL for the stored document."""
+    found = await get_visible(conn, id)
+    filename = f"{found.conversation_id}.json.gz"
+    url = await storage.presign_get(found.object_key, expires_in=ttl_seconds, filename=filename)
+    return FileLink(url=url, expires_at=datetime.now(UTC) + timedelta(seconds=ttl_seconds))

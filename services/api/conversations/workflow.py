@@ -1,0 +1,34 @@
+"""The review workflow (DESIGN.md §3): which status may follow which."""
+
+from __future__ import annotations
+
+from shared.errors import InvalidTransition
+from shared.models.conversation import ConversationStatus as S
+
+ALLOWED: dict[S, frozenset[S]] = {
+    S.PENDING_REVIEW: frozenset({S.APPROVED, S.REJECTED}),
+    S.NEEDS_REVISION: frozenset({S.APPROVED, S.REJECTED}),
+    S.APPROVED: frozenset({S.ARCHIVED}),
+    S.REJECTED: frozenset({S.ARCHIVED, S.PENDING_REVIEW}),
+    S.ARCHIVED: frozenset(),
+}
+ACTION_NAMES: dict[S, str] = {
+    S.APPROVED: "approve",
+    S.REJECTED: "reject",
+    S.ARCHIVED: "archive",
+    S.PENDING_REVIEW: "reopen",
+    S.NEEDS_REVISION: "flag",
+}
+
+
+def check_transition(current: S, target: S) -> None:
+    """Raise a 409 naming the allowed targets when `current → target` is not allowed."""
+    allowed = ALLOWED[current]
+    if target in allowed:
+        return
+    names = sorted(status.value for status in allowed)
+    raise InvalidTransition(
+        f"cannot move a conversation from {current.value} to {target.value}; "
+        f"allowed: {', '.join(names) if names else 'none'}",
+        details={"from": current.value, "to": target.value, "allowed": names},
+    )

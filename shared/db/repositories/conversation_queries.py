@@ -1,0 +1,197 @@
+"""Conversation list, search, counts and stats: the SQL behind GET /v1/conversations."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+from uuid import UUID
+
+import asyncpg
+
+from shared.db.repositories.conversations import CONVERSATION_COLUMNS, to_conversation
+from shared.models.conversation import Conversation
+from shared.models.query import ConversationFilters, SortKey
+
+# Each sort key is a non-null expression with an index on (owner_id, expr, id).
+SORT_EXPRESSIONS: dict[str, tuple[str, str]] = {
+    "created_at": ("created_at", "timestamptz"),
+    "quality_score": ("coalesce(quality_score, -1)", "numeric"),
+    "title": ("coalesce(title, '')", "text"),
+    "status": ("status", "text"),
+}
+
+
+@dataclass
+class _Where:
+    """WHERE clauses and their positional arguments, built up together."""
+
+    clauses: list[str]
+    args: list[Any]
+
+    def add(self, template: str, value: Any) -> None:
+        self.args.append(value)
+        self.clauses.append(template.format(f"${len(self.args)}"))
+
+    @property
+    def sql(self) -> str:
+        return " AND ".join(self.clauses)
+
+
+def where_for(owner_id: UUID, filters: ConversationFilters) -> _Where:
+    """The WHERE clause for the filters (owner scoping is explicit as well as enforced by RLS)."""
+    where = _Where(["deleted_at IS NULL"], [])
+    where.add("owner_id = {}", owner_id)
+    if filters.status:
+        where.add("status = ANY({}::text[])", [s.value for s in filters.status])
+    if filters.tier:
+        where.add("tier = ANY({}::text[])", [t.value for t in filters.tier])
+    for name in ("persona", "emotion", "topic"):
+        value = getattr(filters, name)
+        if value is not None:
+            where.add(f"lower({name}) = lower({{}})", value)
+    if filters.quality_min is not None:
+        where.add("quality_score >= {}", filters.quality_min)
+    if filters.quality_max is not None:
+        where.add("quality_score <= {}", filters.quality_max)
+    if filters.created_from is not None:
+        where.add("created_at >= {}", filters.created_from)
+    if filters.created_to is not None:
+        where.add("created_at <= {}", filters.created_to)
+    if filters.flagged is not None:
+        where.add("is_flagged = {}", filters.flagged)
+    if filters.q:
+        where.add("search_vector @@ websearch_to_tsquery('simple', {})", filters.q)
+    return where
+
+
+@dataclass(frozen=True)
+class Page:
+    """One page of conversations and the key of its last row."""
+
+    items: list[Conversation]
+    last_key: tuple[Any, UUID] | None
+    has_more: bool
+
+
+def list_sql(
+    owner_id: UUID,
+    filters: ConversationFilters,
+    sort: SortKey,
+    after: tuple[Any, UUID] | None,
+    limit: int,
+) -> tuple[str, list[Any]]:
+    """The keyset-paginated SELECT (exposed for EXPLAIN tests and the benchmark baseline)."""
+    field = sort.lstrip("-")
+    expression, cast = SORT_EXPRESSIONS[field]
+    descending = sort.startswith("-")
+    where = where_for(owner_id, filters)
+    if after is not None:
+        op = "<" if descending else ">"
+        where.args.extend(after)
+        n = len(where.args)
+        where.clauses.append(f"({expression}, id) {op} (${n - 1}::{cast}, ${n}::uuid)")
+    direction = "DESC" if descending else "ASC"
+    where.args.append(limit + 1)
+    sql = (
+        f"SELECT {CONVERSATION_COLUMNS}, {expression} AS sort_key FROM conversations "
+        f"WHERE {where.sql} ORDER BY {expression} {direction}, id {direction} "
+        f"LIMIT ${len(where.args)}"
+    )
+    return sql, where.args
+
+
+async def list_page(
+    conn: asyncpg.Connection,
+    owner_id: UUID,
+    filters: ConversationFilters,
+    sort: SortKey,
+    after: tuple[Any, UUID] | None,
+    limit: int,
+) -> Page:
+    """Up to `limit` conversations after the cursor key."""
+    sql, args = list_sql(owner_id, filters, sort, after, limit)
+    rows = await conn.fetch(sql, *args)
+    has_more = len(rows) > limit
+    rows = rows[:limit]
+    last = (rows[-1]["sort_key"], rows[-1]["id"]) if rows else None
+    return Page([to_conversation(row) for row in rows], last, has_more)
+
+
+async def count(conn: asyncpg.Connection, owner_id: UUID, filters: ConversationFilters) -> int:
+    """How many conversations match the filters."""
+    where = where_for(owner_id, filters)
+    total: int = await conn.fetchval(
+        f"SELECT count(*) FROM conversations WHERE {where.sql}", *where.args
+    )
+    return total
+
+
+async def stats(conn: asyncpg.Connection, owner_id: UUID) -> dict[str, Any]:
+    """Totals by status and tier and a 1-point quality histogram, in one scan."""
+    rows = await conn.fetch(
+        """SELECT GROUPING(status, tier, bucket) AS level, status, tier, bucket, count(*) AS n
+             FROM (SELECT status, tier, least(floor(quality_score)::int, 9) AS bucket
+                     FROM conversations WHERE owner_id = $1 AND deleted_at IS NULL) c
+         GROUP BY GROUPING SETS ((status), (tier), (bucket), ())""",
+        owner_id,
+    )
+    result: dict[str, Any] = {"total": 0, "by_status": {}, "by_tier": {}, "histogram": {}}
+    # GROUPING() bits: status=4, tier=2, bucket=1; a set bit means "not grouped by".
+    for row in rows:
+        level, n = row["level"], row["n"]
+        if level == 0b011:
+            result["by_status"][row["status"]] = n
+        elif level == 0b101:
+            result["by_tier"][row["tier"]] = n
+        elif level == 0b110 and row["bucket"] is not None:
+            result["histogram"][row["bucket"]] = n
+        elif level == 0b111:
+            result["total"] = n
+    return result
+
+
+UPDATABLE = (
+    "title", "description", "persona", "emotion", "topic", "intent", "tone", "emotional_arc",
+    "category", "tags", "is_flagged", "flag_reason",
+)  # fmt: skip
+
+
+async def update_fields(
+    conn: asyncpg.Connection, id: UUID, changes: dict[str, Any]
+) -> Conversation | None:
+    """Set the given metadata columns; None when the row is not visible."""
+    assignments = [f"{name} = ${i}" for i, name in enumerate(changes, start=2)]
+    row = await conn.fetchrow(
+        f"UPDATE conversations SET {', '.join(assignments)} "
+        f"WHERE id = $1 AND deleted_at IS NULL RETURNING {CONVERSATION_COLUMNS}",
+        id,
+        *changes.values(),
+    )
+    return to_conversation(row) if row else None
+
+
+async def set_status(
+    conn: asyncpg.Connection, id: UUID, status: str, reviewer: UUID, notes: str | None
+) -> Conversation:
+    """Move to `status`, stamping the reviewer."""
+    row = await conn.fetchrow(
+        f"""UPDATE conversations
+               SET status = $2, reviewed_by = $3, reviewed_at = now(), review_notes = $4
+             WHERE id = $1 RETURNING {CONVERSATION_COLUMNS}""",
+        id,
+        status,
+        reviewer,
+        notes,
+    )
+    assert row is not None
+    return to_conversation(row)
+
+
+async def soft_delete(conn: asyncpg.Connection, id: UUID) -> bool:
+    """Hide a conversation from lists and exports."""
+    done = await conn.fetchval(
+        "UPDATE conversations SET deleted_at = now() WHERE id = $1 AND deleted_at IS NULL "
+        "RETURNING true",
+        id,
+    )
+    return bool(done)

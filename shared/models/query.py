@@ -1,0 +1,42 @@
+"""Conversation list filters and sorting, shared by the API list and export scopes."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from shared.models.conversation import ConversationStatus, Tier
+
+SortKey = Literal[
+    "created_at", "-created_at", "quality_score", "-quality_score", "title", "-title",
+    "status", "-status",
+]  # fmt: skip
+
+
+class ConversationFilters(BaseModel):
+    """Every filter of GET /v1/conversations; all optional, combined with AND."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    status: list[ConversationStatus] = Field(default_factory=list)
+    tier: list[Tier] = Field(default_factory=list)
+    persona: str | None = Field(default=None, max_length=500)
+    emotion: str | None = Field(default=None, max_length=200)
+    topic: str | None = Field(default=None, max_length=500)
+    quality_min: float | None = Field(default=None, ge=0, le=10)
+    quality_max: float | None = Field(default=None, ge=0, le=10)
+    created_from: datetime | None = None
+    created_to: datetime | None = None
+    flagged: bool | None = None
+    q: str | None = Field(default=None, min_length=1, max_length=500)
+
+    @model_validator(mode="after")
+    def _ranges(self) -> ConversationFilters:
+        low, high = self.quality_min, self.quality_max
+        if low is not None and high is not None and low > high:
+            raise ValueError("quality_min must not be greater than quality_max")
+        if self.created_from and self.created_to and self.created_from > self.created_to:
+            raise ValueError("created_from must not be after created_to")
+        return self
