@@ -39,8 +39,10 @@ def seed_file(
     return {
         "dataset_metadata": meta,
         "consultant_profile": {"name": "Elena Morales"},
-        "training_pairs": [_pair(name, i, persona, emotion, quality, user_text, assistant_text)
-                           for i in range(1, pairs + 1)],  # fmt: skip
+        "training_pairs": [
+            _pair(name, i, persona, emotion, quality, user_text, assistant_text)
+            for i in range(1, pairs + 1)
+        ],
     }
 
 
