@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import json
 import sys
 import uuid
 from collections.abc import Callable, Coroutine, Sequence
@@ -97,6 +98,23 @@ def _nonce() -> str:
     return uuid.uuid4().hex
 
 
+async def cmd_janitor(settings: Settings, args: argparse.Namespace) -> None:
+    """`janitor run JOB`: run one janitor task now; `janitor list`: tasks and schedules."""
+    # Imported here: the janitor is a service; the other commands must not need it.
+    from services.janitor.context import open_deps
+    from services.janitor.runner import TASKS, run_task, schedule_of
+
+    if args.janitor_command == "list":
+        for name, task in TASKS.items():
+            print(f"{name:24} {schedule_of(settings, name).expression:14} {task.summary}")
+        return
+    async with open_deps(settings) as deps:
+        report = await run_task(deps, args.job)
+    print(json.dumps(report.as_dict(), sort_keys=True))
+    if report.outcome == "skipped":
+        raise CommandError(f"another janitor is running {args.job} right now; try again later")
+
+
 Handler = Callable[[Settings, argparse.Namespace], Coroutine[Any, Any, None]]
 
 
@@ -116,7 +134,18 @@ def build_parser() -> argparse.ArgumentParser:
     ping = sub.add_parser("ping", help="round-trip a job through a worker service")
     ping.add_argument("service", choices=SERVICES)
     ping.add_argument("--timeout", type=float, default=10.0)
+    _add_janitor_parser(sub)
     return parser
+
+
+def _add_janitor_parser(sub: Any) -> None:
+    from services.janitor.runner import TASK_NAMES
+
+    janitor = sub.add_parser("janitor", help="janitor tasks (DESIGN.md §7)")
+    actions = janitor.add_subparsers(dest="janitor_command", required=True)
+    run = actions.add_parser("run", help="run one janitor task now (waits for it)")
+    run.add_argument("job", choices=TASK_NAMES)
+    actions.add_parser("list", help="the janitor tasks and their schedules")
 
 
 HANDLERS: dict[str, Handler] = {
@@ -125,6 +154,7 @@ HANDLERS: dict[str, Handler] = {
     "create-api-key": cmd_create_api_key,
     "revoke-api-key": cmd_revoke_api_key,
     "ping": cmd_ping,
+    "janitor": cmd_janitor,
 }
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
@@ -19,12 +20,19 @@ SERVICES: tuple[Service, ...] = ("generator", "exporter", "janitor")
 # Job function names: the contract between the API (enqueuer) and the workers.
 PING = "ping"
 GENERATE_ITEM = "generate_item"
+# A generation item waiting for a concurrency slot re-checks this often unless woken sooner.
+GENERATION_PARK_SECONDS = 60.0
 RUN_EXPORT = "run_export"
 
 
 def queue_name(settings: Settings, service: Service) -> str:
     """The Redis list a service's workers consume."""
     return f"{settings.queue_prefix}:{service}"
+
+
+def llm_limiter_prefix(settings: Settings) -> str:
+    """Redis key prefix of the Claude rate limiter every generator replica (and the API) shares."""
+    return f"{settings.queue_prefix}:llm-limiter"
 
 
 def job_id(kind: str, *parts: object) -> str:
@@ -94,6 +102,15 @@ async def job_state(redis: ArqRedis, settings: Settings, service: Service, jid: 
         return JobState(job_id=jid, status=status.value)
     result = info.result if info.success else repr(info.result)
     return JobState(job_id=jid, status=status.value, success=info.success, result=result)
+
+
+async def wake(redis: ArqRedis, settings: Settings, service: Service, jid: str) -> bool:
+    """Bring a deferred job forward to run now; False when it is not waiting on the queue."""
+    now_ms = int(time.time() * 1000)
+    changed: int = await redis.zadd(
+        queue_name(settings, service), {jid: now_ms}, xx=True, lt=True, ch=True
+    )
+    return changed > 0
 
 
 async def forget_job(redis: ArqRedis, jid: str) -> None:

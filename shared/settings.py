@@ -7,7 +7,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, SecretStr, model_validator
+from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 DEV_SIGNING_SECRET = "convoforge-dev-signing-secret-change-me"
@@ -68,18 +68,59 @@ class Settings(BaseSettings):
     llm_output_price_per_1k: Decimal = Decimal("0.075")
     llm_default_max_tokens: int = Field(default=4096, gt=0)
     llm_debug_logging: bool = False
+    llm_rate_window_seconds: float = Field(default=60.0, gt=0)
+    llm_rate_safety_margin_seconds: float = Field(default=1.0, ge=0)
+    llm_expected_output_tokens: int = Field(default=2000, gt=0)
     generation_quality_threshold: float = Field(default=6.0, ge=0, le=10)
+    generation_max_items: int = Field(default=1000, ge=1)
     generator_max_jobs: int = Field(default=10, ge=1)
+    generator_job_timeout_seconds: float = Field(default=300.0, gt=0)
+    generator_heartbeat_seconds: float = Field(default=60.0, gt=0)
 
     export_retention_hours: float = Field(default=24, gt=0)
     export_part_size_bytes: int = Field(default=8 * 1024 * 1024, ge=5 * 1024 * 1024)
     export_batch_size: int = Field(default=500, gt=0)
+    # arq retries a job whose worker died once its in-progress key expires: timeout + 10 s.
+    export_job_timeout_seconds: float = Field(default=1800, gt=0)
+    export_heartbeat_seconds: float = Field(default=2.0, gt=0)
+    # 0 = as fast as possible; a limit keeps a huge export from hogging a shared primary.
+    export_max_conversations_per_second: float = Field(default=0, ge=0)
+    exporter_max_jobs: int = Field(default=4, ge=1)
 
     janitor_orphan_grace_seconds: int = Field(default=3600, ge=0)
     janitor_audit_log_retention_days: int = Field(default=30, gt=0)
     janitor_rejected_retention_days: int = Field(default=30, gt=0)
     janitor_retention_mode: Literal["delete", "archive"] = "delete"
     janitor_stuck_after_seconds: int = Field(default=600, gt=0)
+    # Janitor schedules: five-field cron in UTC ("minute hour day month weekday") or "off".
+    janitor_expire_exports_schedule: str = "0 2 * * *"
+    janitor_prune_audit_logs_schedule: str = "30 3 1 * *"
+    janitor_conversation_retention_schedule: str = "0 4 * * *"
+    janitor_reconcile_schedule: str = "15 * * * *"
+    janitor_recover_stuck_jobs_schedule: str = "*/5 * * * *"
+    janitor_export_failure_ratio_schedule: str = "*/5 * * * *"
+    janitor_max_recoveries: int = Field(default=3, ge=0)
+    janitor_export_failure_threshold: float = Field(default=0.10, ge=0, le=1)
+    janitor_export_failure_window_seconds: int = Field(default=3600, gt=0)
+    janitor_lock_ttl_seconds: int = Field(default=120, ge=5)
+    janitor_task_timeout_seconds: int = Field(default=3600, gt=0)
+    janitor_sample_interval_seconds: float = Field(default=60, gt=0)
+    janitor_batch_size: int = Field(default=500, gt=0)
+
+    @field_validator(
+        "janitor_expire_exports_schedule",
+        "janitor_prune_audit_logs_schedule",
+        "janitor_conversation_retention_schedule",
+        "janitor_reconcile_schedule",
+        "janitor_recover_stuck_jobs_schedule",
+        "janitor_export_failure_ratio_schedule",
+    )
+    @classmethod
+    def _cron_shape(cls, value: str) -> str:
+        value = " ".join(value.split())
+        if value.lower() == "off" or len(value.split(" ")) == 5:
+            return value
+        raise ValueError("expected five cron fields (minute hour day month weekday) or 'off'")
 
     @model_validator(mode="after")
     def _resolve_llm_provider(self) -> Settings:

@@ -1,17 +1,63 @@
-"""`python -m services.api`: serve the API with uvicorn."""
+"""`python -m services.api`: serve the API with uvicorn (API_WORKERS processes)."""
 
 from __future__ import annotations
 
-import uvicorn
+import os
+import shutil
 
+import uvicorn
+from fastapi import FastAPI
+from uvicorn.supervisors.multiprocess import Multiprocess
+
+from services.api.app import create_app
+from services.api.metrics import PROCESSES
+from shared.metrics import MULTIPROC_ENV, mark_process_dead, prepare_multiprocess_dir
 from shared.settings import get_settings
 
 
+def create_worker_app() -> FastAPI:
+    """The app factory each uvicorn worker process calls; counts the process as live."""
+    app = create_app()
+    PROCESSES.set(1)
+    return app
+
+
+class MetricsMultiprocess(Multiprocess):
+    """uvicorn's worker supervisor, plus prometheus bookkeeping when a worker goes away.
+
+    mark_process_dead drops the dead pid's live gauges (its counters stay in the totals);
+    this hooks uvicorn's supervisor (0.54) where it reaps and replaces workers.
+    """
+
+    def _pids(self) -> set[int]:
+        return {process.pid for process in self.processes if process.pid is not None}
+
+    def _reap(self, pids: set[int]) -> None:
+        for pid in pids:
+            mark_process_dead(pid)
+
+    def keep_subprocess_alive(self) -> None:
+        before = self._pids()
+        super().keep_subprocess_alive()
+        self._reap(before - self._pids())
+
+    def restart_all(self) -> None:
+        before = self._pids()
+        super().restart_all()
+        self._reap(before - self._pids())
+
+    def join_all(self) -> None:
+        super().join_all()
+        self._reap(self._pids())
+
+
 def main() -> None:
-    """Run uvicorn with the app factory (several workers share metrics via multiprocess mode)."""
+    """Run uvicorn; with several workers, metrics are shared through PROMETHEUS_MULTIPROC_DIR."""
     settings = get_settings()
-    uvicorn.run(
-        "services.api.app:create_app",
+    operator_dir = MULTIPROC_ENV in os.environ  # theirs to keep; a temporary one is ours
+    metrics_dir = prepare_multiprocess_dir(settings.api_workers)
+    config = uvicorn.Config(
+        "services.api.__main__:create_worker_app",
         factory=True,
         host=settings.api_host,
         port=settings.api_port,
@@ -20,6 +66,14 @@ def main() -> None:
         access_log=False,
         proxy_headers=True,
     )
+    try:
+        if config.workers > 1:
+            MetricsMultiprocess(config, sockets=[config.bind_socket()]).run()
+        else:
+            uvicorn.Server(config).run()
+    finally:
+        if metrics_dir is not None and not operator_dir:
+            shutil.rmtree(metrics_dir, ignore_errors=True)
 
 
 if __name__ == "__main__":

@@ -10,6 +10,7 @@ from typing import Annotated
 import asyncpg
 import httpx
 import redis.exceptions
+import structlog
 from arq.connections import ArqRedis
 from fastapi import Depends, Request, Response
 
@@ -93,6 +94,7 @@ async def get_principal(request: Request, pool: PoolDep) -> Principal:
         if last is None or datetime.now(UTC) - last > _TOUCH_INTERVAL:
             await users_repo.touch_api_key(conn, principal.key_id)
     request.state.owner_id = str(principal.user_id)
+    structlog.contextvars.bind_contextvars(owner_id=str(principal.user_id))
     return principal
 
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from prometheus_client import Counter, Histogram
+from prometheus_client import Counter, Gauge, Histogram
 
 REQUESTS = Counter(
     "convoforge_api_requests_total",
@@ -19,4 +19,9 @@ JOBS_ENQUEUED = Counter(
     "convoforge_api_jobs_enqueued_total",
     "Jobs the API put on a queue, by service and job function.",
     ["service", "function"],
+)
+PROCESSES = Gauge(
+    "convoforge_api_processes",
+    "API worker processes serving right now (summed over live uvicorn workers).",
+    multiprocess_mode="livesum",
 )

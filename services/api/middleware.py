@@ -12,6 +12,9 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from services.api.metrics import REQUEST_DURATION, REQUESTS
 from shared.errors import error_body
+from shared.logging import get_logger
+
+log = get_logger(__name__)
 
 REQUEST_ID_HEADER = b"x-request-id"
 
@@ -129,8 +132,17 @@ class MetricsMiddleware:
         finally:
             route = _route_template(scope)
             method = scope["method"]
+            elapsed = time.perf_counter() - start
             REQUESTS.labels(method, route, str(status)).inc()
-            REQUEST_DURATION.labels(method, route).observe(time.perf_counter() - start)
+            REQUEST_DURATION.labels(method, route).observe(elapsed)
+            # The route template, never the raw path or query: those can carry signatures.
+            log.info(
+                "api.request",
+                method=method,
+                route=route,
+                status=status,
+                duration_ms=round(elapsed * 1000, 2),
+            )
 
 
 def _route_template(scope: Scope) -> str:

@@ -1,13 +1,162 @@
-"""Generator jobs."""
+"""Generator jobs: `ping`, and `generate_item` (one conversation of a batch, safe to run twice)."""
 
 from __future__ import annotations
 
-from typing import Any
+import asyncio
+import contextlib
+import random
+import time
+import uuid
+from typing import Any, Final
+from uuid import UUID
 
-from shared.runtime import WorkerContext, instrumented, ping_payload
+from services.generator import items
+from services.generator.engine import LANDING_MARGIN_SECONDS, Budget, Deferred, ItemRun
+from services.generator.items import ClaimState, ItemRef
+from services.generator.providers import build_fleet
+from shared.logging import bound_context, get_logger
+from shared.queue import GENERATE_ITEM, GENERATION_PARK_SECONDS, enqueue, job_id, wake
+from shared.runtime import WorkerContext, WorkerResources, instrumented, ping_payload
+
+log = get_logger(__name__)
+# arq counts every run of a job (parks and deferrals included) against max_tries; the job gives
+# the item a final answer itself on its last allowed run instead of letting arq drop it.
+MAX_JOB_TRIES: Final = 5000
+# Unexpected errors (database or storage down) retry the job with backoff this many times.
+MAX_ERROR_RETRIES: Final = 6
+_FINISHED: Final = frozenset({"completed", "failed", "stopped"})
 
 
 @instrumented("generator")
 async def ping(ctx: WorkerContext) -> dict[str, Any]:
     """Round-trip check: proves this worker reaches PostgreSQL and storage."""
     return await ping_payload(ctx)
+
+
+@instrumented("generator")
+async def generate_item(ctx: WorkerContext, batch_id: str, item_index: int) -> dict[str, Any]:
+    """Generate item `item_index` of batch `batch_id`; a no-op if it already finished."""
+    resources = ctx["resources"]
+    started = time.monotonic()
+    job_try = ctx.get("job_try") or 1
+    batch = UUID(str(batch_id))
+    with bound_context(batch_id=batch, item_index=item_index):
+        try:
+            owner = await _owner(resources, batch, job_try)
+            if owner is None:
+                log.warning("generator.item.unknown_batch")
+                return {"outcome": "missing"}
+            ref = ItemRef(owner, batch, int(item_index), uuid.uuid4())
+            with bound_context(owner_id=owner):
+                outcome, parking = await _guarded(resources, ref, started)
+                if parking and outcome in _FINISHED:
+                    await wake_parked(resources, owner, batch)
+                return {"outcome": outcome}
+        except Deferred as deferred:
+            if job_try >= MAX_JOB_TRIES - 1:
+                return {"outcome": await _last_try(resources, batch, int(item_index), deferred)}
+            raise
+
+
+async def _owner(resources: WorkerResources, batch: UUID, job_try: int) -> UUID | None:
+    try:
+        return await items.owner_of(resources.pool, batch)
+    except Exception as exc:  # database down: arq keeps the job; try again later
+        log.warning("generator.item.owner_lookup_failed", error=str(exc))
+        raise Deferred(min(300.0, 2.0**job_try), "error") from exc
+
+
+async def _guarded(resources: WorkerResources, ref: ItemRef, started: float) -> tuple[str, bool]:
+    """Run the item; turn unexpected errors into a retry with backoff, then a failure.
+
+    Returns the outcome and whether the batch may have parked items waiting for a slot.
+    """
+    try:
+        return await _run(resources, ref, started)
+    except (Deferred, asyncio.CancelledError):
+        raise
+    except Exception as exc:
+        log.exception("generator.item.error", error=type(exc).__name__)
+        return await _errored(resources, ref, exc), True
+
+
+async def _run(resources: WorkerResources, ref: ItemRef, started: float) -> tuple[str, bool]:
+    settings = resources.settings
+    lease_s = 3 * settings.generator_heartbeat_seconds
+    claim = await items.claim(resources.pool, ref, lease_s)
+    if claim.state == ClaimState.PARKED:
+        raise Deferred(GENERATION_PARK_SECONDS * random.uniform(0.8, 1.2), "parked")
+    if claim.state == ClaimState.BUSY:
+        raise Deferred(claim.wait_s + 0.5, "busy")
+    if claim.state != ClaimState.RUNNING or claim.item is None or claim.batch is None:
+        return claim.state.value, False
+    budget = Budget(
+        deadline=started + settings.generator_job_timeout_seconds - 1.0,
+        call_need=settings.llm_timeout_seconds + LANDING_MARGIN_SECONDS,
+    )
+    fleet = build_fleet(resources.http, resources.redis, settings)
+    batch = claim.batch
+    run = ItemRun(fleet, resources.pool, resources.storage, ref, (batch, claim.item), budget)
+    beat = asyncio.create_task(_heartbeat(resources, ref, lease_s))
+    try:
+        return await run.run(), batch.concurrency < batch.total_items
+    except asyncio.CancelledError:
+        await asyncio.shield(items.release(resources.pool, ref))
+        raise
+    finally:
+        beat.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await beat
+
+
+async def _heartbeat(resources: WorkerResources, ref: ItemRef, lease_s: float) -> None:
+    """Extend the lease and the batch heartbeat until cancelled."""
+    interval = resources.settings.generator_heartbeat_seconds
+    while True:
+        await asyncio.sleep(interval)
+        try:
+            if not await items.heartbeat(resources.pool, ref, lease_s):
+                log.warning("generator.item.lease_lost")
+                return
+        except Exception as exc:  # a missed beat is not fatal; the lease has 3x slack
+            log.warning("generator.item.heartbeat_failed", error=str(exc))
+
+
+async def _errored(resources: WorkerResources, ref: ItemRef, exc: Exception) -> str:
+    """Retry the job later (backing off); after MAX_ERROR_RETRIES fail the item."""
+    key = f"{resources.settings.queue_prefix}:gen-errors:{ref.batch_id}:{ref.index}"
+    try:
+        errors = int(await resources.redis.incr(key))
+        await resources.redis.expire(key, 86_400)
+        if errors > MAX_ERROR_RETRIES:
+            await items.fail(resources.pool, ref, "internal_error", f"{type(exc).__name__}: {exc}")
+            return "failed"
+        await items.release(resources.pool, ref)
+    except Exception as inner:  # still down: arq keeps the job, try again later
+        log.warning("generator.item.recovery_failed", error=str(inner))
+        errors = MAX_ERROR_RETRIES
+    raise Deferred(min(300.0, 2.0**errors), "error")
+
+
+async def _last_try(resources: WorkerResources, batch: UUID, index: int, deferred: Deferred) -> str:
+    """arq will not run this job again: give the item its final answer now."""
+    owner = await items.owner_of(resources.pool, batch)
+    if owner is None:
+        return "missing"
+    await items.fail_unclaimed(
+        resources.pool, owner, batch, index, "deferred_too_often", deferred.reason
+    )
+    return "failed"
+
+
+async def wake_parked(resources: WorkerResources, owner_id: UUID, batch_id: UUID) -> list[int]:
+    """Give freed concurrency slots to parked items: bring their deferred jobs forward."""
+    woken = await items.slots_to_wake(resources.pool, owner_id, batch_id)
+    for index in woken:
+        jid = job_id("gen", batch_id, index)
+        if not await wake(resources.redis, resources.settings, "generator", jid):
+            await enqueue(
+                resources.redis, resources.settings, "generator", GENERATE_ITEM,
+                str(batch_id), index, job_id=jid,
+            )  # fmt: skip
+    return woken

@@ -2,19 +2,58 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, cast
 
 from arq import run_worker
+from arq.worker import Function, Retry, func
 
 from services.generator import tasks
-from shared.queue import worker_settings
+from services.generator.engine import Deferred
+from services.generator.providers import announce
+from shared.queue import GENERATE_ITEM, PING, worker_settings
 from shared.runtime import WorkerContext, start_worker, stop_worker
-from shared.settings import get_settings
+from shared.settings import Settings, get_settings
+
+# Room the job needs beyond one call (limiter check, landing) so its own deadline comes first.
+_MIN_JOB_HEADROOM_SECONDS = 4.0
+
+
+async def generate_item(ctx: WorkerContext, batch_id: str, item_index: int) -> dict[str, Any]:
+    """arq entry point: a `Deferred` item goes back on the queue with `Retry(defer=...)`."""
+    try:
+        return await tasks.generate_item(ctx, batch_id, item_index)
+    except Deferred as deferred:
+        raise Retry(defer=deferred.seconds) from deferred
+
+
+def check(settings: Settings) -> None:
+    """Refuse a job timeout that cannot fit one Claude call."""
+    need = settings.llm_timeout_seconds + _MIN_JOB_HEADROOM_SECONDS
+    if settings.generator_job_timeout_seconds < need:
+        raise ValueError(
+            f"GENERATOR_JOB_TIMEOUT_SECONDS must be at least LLM_TIMEOUT_SECONDS + "
+            f"{_MIN_JOB_HEADROOM_SECONDS:g} ({need:g})"
+        )
+
+
+def functions(settings: Settings) -> list[Function]:
+    """The job functions with their arq options (results of item jobs are in PostgreSQL)."""
+    return [
+        func(cast(Any, tasks.ping), name=PING),
+        func(
+            cast(Any, generate_item),
+            name=GENERATE_ITEM,
+            timeout=settings.generator_job_timeout_seconds,
+            keep_result=0,
+            max_tries=tasks.MAX_JOB_TRIES,
+        ),
+    ]
 
 
 async def on_startup(ctx: WorkerContext) -> None:
-    """Build the typed context."""
+    """Build the typed context and say which Claude provider this replica uses."""
     await start_worker(ctx, "generator", get_settings().generator_metrics_port)
+    announce(get_settings())
 
 
 async def on_shutdown(ctx: WorkerContext) -> None:
@@ -22,15 +61,18 @@ async def on_shutdown(ctx: WorkerContext) -> None:
     await stop_worker(ctx)
 
 
-def settings() -> dict[str, Any]:
+def settings(current: Settings | None = None) -> dict[str, Any]:
     """The worker's arq settings."""
+    current = current or get_settings()
+    check(current)
     return worker_settings(
-        get_settings(),
+        current,
         "generator",
-        functions=[tasks.ping],
+        functions=functions(current),
         on_startup=on_startup,
         on_shutdown=on_shutdown,
-        max_jobs=get_settings().generator_max_jobs,
+        max_jobs=current.generator_max_jobs,
+        job_timeout=current.generator_job_timeout_seconds,
     )
 
 

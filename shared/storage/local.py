@@ -9,6 +9,7 @@ import uuid
 from collections.abc import AsyncIterable, AsyncIterator
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any, BinaryIO
 
 from shared.storage.base import ObjectInfo, ObjectMissing, StorageError, UploadResult
 from shared.storage.signing import sign_url
@@ -95,9 +96,9 @@ class LocalObjectStore:
         handle = await asyncio.to_thread(tmp.open, "wb")
         try:
             async for chunk in chunks:
-                digest.update(chunk)
                 size += len(chunk)
-                await asyncio.to_thread(handle.write, chunk)
+                # Hash in the writer thread: hashlib releases the GIL, so it overlaps the caller.
+                await asyncio.to_thread(_hash_and_write, digest, handle, chunk)
             handle.close()
             path.parent.mkdir(parents=True, exist_ok=True)
             os.replace(tmp, path)
@@ -165,3 +166,8 @@ def _info(key: str, path: Path) -> ObjectInfo:
     stat = path.stat()
     modified = datetime.fromtimestamp(stat.st_mtime, tz=UTC)
     return ObjectInfo(key=key, size=stat.st_size, last_modified=modified)
+
+
+def _hash_and_write(digest: Any, handle: BinaryIO, chunk: bytes) -> None:
+    digest.update(chunk)
+    handle.write(chunk)

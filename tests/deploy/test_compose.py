@@ -49,7 +49,9 @@ def test_service_command_matches_local_runner(compose: dict[str, Any], service: 
     assert compose["services"][service]["command"] == _procfile()[service]
 
 
-@pytest.mark.parametrize("service", [*APP_SERVICES, "postgres", "redis", "minio"])
+@pytest.mark.parametrize(
+    "service", [*APP_SERVICES, "postgres", "redis", "minio", "prometheus", "grafana"]
+)
 def test_long_running_services_have_healthchecks(compose: dict[str, Any], service: str) -> None:
     assert compose["services"][service]["healthcheck"]["test"]
 
@@ -68,3 +70,48 @@ def test_worker_metrics_ports_match_defaults(compose: dict[str, Any]) -> None:
     for service, port in (("generator", 9101), ("exporter", 9102), ("janitor", 9103)):
         probe = " ".join(compose["services"][service]["healthcheck"]["test"])
         assert f":{port}/metrics" in probe
+
+
+def _mounts(compose: dict[str, Any], service: str) -> dict[str, str]:
+    """Container path → host path of a service's bind mounts (short or long syntax)."""
+    mounts = {}
+    for volume in compose["services"][service].get("volumes", []):
+        if isinstance(volume, str):
+            source, target = volume.split(":")[:2]
+        else:
+            source, target = volume["source"], volume["target"]
+        if source.startswith("/"):
+            mounts[target] = source
+    return mounts
+
+
+def test_prometheus_runs_the_shipped_config(compose: dict[str, Any]) -> None:
+    prometheus = compose["services"]["prometheus"]
+    assert _mounts(compose, "prometheus")["/etc/prometheus"] == str(ROOT / "deploy" / "prometheus")
+    assert "--config.file=/etc/prometheus/prometheus.yml" in prometheus["command"]
+    assert any(port["target"] == 9090 for port in prometheus["ports"])
+
+
+def test_grafana_is_provisioned_from_deploy(compose: dict[str, Any]) -> None:
+    grafana = compose["services"]["grafana"]
+    mounts = _mounts(compose, "grafana")
+    assert mounts["/etc/grafana/provisioning"] == str(ROOT / "deploy" / "grafana" / "provisioning")
+    assert mounts["/etc/grafana/dashboards"] == str(ROOT / "deploy" / "grafana" / "dashboards")
+    provider = yaml.safe_load(
+        (ROOT / "deploy/grafana/provisioning/dashboards/convoforge.yml").read_text()
+    )
+    assert provider["providers"][0]["options"]["path"] == "/etc/grafana/dashboards"
+    assert grafana["depends_on"]["prometheus"]["condition"] == "service_healthy"
+
+
+def test_workers_scale_without_host_port_clashes(compose: dict[str, Any]) -> None:
+    """`docker compose up --scale generator=3 --scale exporter=2` needs no fixed host ports."""
+    for service in ("generator", "exporter", "janitor"):
+        assert not compose["services"][service].get("ports")
+        assert not compose["services"][service].get("container_name")
+
+
+def test_api_counts_every_worker_process(compose: dict[str, Any]) -> None:
+    env = compose["services"]["api"]["environment"]
+    assert env["PROMETHEUS_MULTIPROC_DIR"]
+    assert int(env["API_WORKERS"]) >= 2

@@ -49,7 +49,7 @@ _SEED_FILE_BODY: dict[str, Any] = {
 }
 
 
-def list_filters(
+async def list_filters(  # async: FastAPI would run a plain def in its threadpool per request
     status: Annotated[list[ConversationStatus], Query()] = [],  # noqa: B006
     tier: Annotated[list[Tier], Query()] = [],  # noqa: B006
     persona: str | None = None,

@@ -132,11 +132,10 @@ async def list_page(
 ) -> ConversationPage:
     """A filtered, sorted page with the total count and the next cursor."""
     after = cursor.decode(sort, cursor_token) if cursor_token else None
-    page = await queries.list_page(conn, owner_id, filters, sort, after, limit)
+    page = await queries.list_page(conn, owner_id, filters, sort, after, limit, ConversationOut)
     total = await queries.count(conn, owner_id, filters)
     next_cursor = cursor.encode(sort, page.last_key) if page.has_more and page.last_key else None
-    items = [ConversationOut(**item.model_dump()) for item in page.items]
-    return ConversationPage(items=items, next_cursor=next_cursor, total=total)
+    return ConversationPage(items=page.items, next_cursor=next_cursor, total=total)
 
 
 async def patch(conn: asyncpg.Connection, id: UUID, changes: dict[str, Any]) -> ConversationOut:

@@ -21,77 +21,18 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from operator import attrgetter
 from typing import Any, ClassVar, Literal
-from uuid import UUID
 
 from pydantic import BaseModel, ConfigDict
 
-Role = Literal["system", "user", "assistant"]
+# The input models live in shared (the repository that reads them returns them); re-exported.
+from shared.models.export import ExportConversation as ExportConversation
+from shared.models.export import ExportTurn as ExportTurn
+from shared.models.export import ReviewEntry as ReviewEntry
+from shared.models.export import Role as Role
+
 ExportFormat = Literal["jsonl", "json", "csv", "markdown"]
 
 _BY_TURN_NUMBER = attrgetter("turn_number")
-
-
-class ExportTurn(BaseModel):
-    """One turn as the exporter reads it from the database."""
-
-    model_config = ConfigDict(frozen=True)
-
-    turn_number: int
-    role: Role
-    content: str
-    detected_emotion: str | None = None
-    emotion_confidence: float | None = None
-    emotion_intensity: float | None = None
-    strategy: str | None = None
-    tone: str | None = None
-
-
-class ReviewEntry(BaseModel):
-    """One row of a conversation's review history."""
-
-    model_config = ConfigDict(frozen=True)
-
-    action: str
-    from_status: str | None = None
-    to_status: str
-    reviewer_id: UUID | None = None
-    notes: str | None = None
-    created_at: datetime
-
-
-class ExportConversation(BaseModel):
-    """One conversation with its turns (and reviews when asked for) as fed to a transformer."""
-
-    model_config = ConfigDict(frozen=True)
-
-    id: UUID
-    conversation_id: str
-    title: str | None = None
-    status: str
-    tier: str
-    persona: str | None = None
-    emotion: str | None = None
-    topic: str | None = None
-    intent: str | None = None
-    tone: str | None = None
-    category: list[str] = []
-    tags: list[str] = []
-    quality_score: float | None = None
-    quality_metrics: dict[str, Any] = {}
-    is_flagged: bool = False
-    created_at: datetime
-    updated_at: datetime
-    reviewed_at: datetime | None = None
-    reviewed_by: UUID | None = None
-    parent_id: UUID | None = None
-    parent_type: str | None = None
-    template_id: UUID | None = None
-    scenario_id: UUID | None = None
-    edge_case_id: UUID | None = None
-    model: str | None = None
-    system_prompt: str | None = None
-    turns: list[ExportTurn]
-    reviews: list[ReviewEntry] = []
 
 
 class ExportOptions(BaseModel):

@@ -23,6 +23,8 @@ from services.exporter.formats.csv_format import BOM, csv_columns
 from services.exporter.formats.markdown import HEADING, LABELS, SEPARATOR, TRAILER_PREFIX
 
 ROLES = frozenset(("system", "user", "assistant"))
+_JSONL_KEYS = frozenset(("messages", "metadata"))
+_MALFORMED = object()
 # Bounds on the parts of a JSON document that are not conversations, so garbage cannot grow them.
 _MAX_JSON_HEAD_LINES = 16
 _MAX_JSON_TAIL_LINES = 10_000
@@ -58,6 +60,12 @@ class Validator(ABC):
     def feed(self, chunk: bytes) -> None:
         """Consume the next chunk of output."""
         self._byte_count += len(chunk)
+        if not self._pending and chunk.endswith(b"\n"):
+            # Whole lines (what the exporter feeds): split in place, no copy into the buffer.
+            lines = chunk.split(b"\n")
+            lines.pop()  # the empty piece after the last LF
+            self._lines(lines)
+            return
         start = len(self._pending)
         self._pending += chunk
         # Search only the new bytes: feeding one byte at a time stays linear.
@@ -66,7 +74,11 @@ class Validator(ABC):
             return
         complete = bytes(self._pending[:last])
         del self._pending[: last + 1]
-        for line in complete.split(b"\n"):
+        self._lines(complete.split(b"\n"))
+
+    def _lines(self, lines: list[bytes]) -> None:
+        """Check complete lines in order."""
+        for line in lines:
             self._line_number += 1
             self._line(line)
         self._after_lines()
@@ -95,7 +107,11 @@ class Validator(ABC):
 
     def _check_roles(self, roles: list[Any]) -> int:
         """Check a conversation's roles; return its turn count."""
-        if any(role not in ROLES for role in roles):
+        try:
+            known = ROLES.issuperset(roles)
+        except TypeError:  # an unhashable "role" (a list, an object) is not a role either
+            known = False
+        if not known:
             self._fail(f"unknown role in {roles!r}")
         if "user" not in roles or "assistant" not in roles:
             self._fail("a conversation needs a user and an assistant turn")
@@ -107,23 +123,26 @@ class JsonlValidator(Validator):
 
     def _line(self, line: bytes) -> None:
         """Parse one example and count its messages."""
+        # Exact type() checks: orjson builds plain dict/list/str, and this runs once per line
+        # of files with millions of lines.
         try:
             obj = orjson.loads(line)
         except orjson.JSONDecodeError as exc:
             self._fail(f"not JSON: {exc}")
-        if not isinstance(obj, dict) or not isinstance(obj.get("messages"), list):
+        if type(obj) is not dict or type(obj.get("messages")) is not list:
             self._fail("expected an object with a messages list")
-        if obj.keys() - {"messages", "metadata"}:
-            self._fail(f"unexpected keys {sorted(obj.keys() - {'messages', 'metadata'})}")
-        if not isinstance(obj.get("metadata", {}), dict):
+        if len(obj) > 1 and not obj.keys() <= _JSONL_KEYS:
+            self._fail(f"unexpected keys {sorted(obj.keys() - _JSONL_KEYS)}")
+        if "metadata" in obj and type(obj["metadata"]) is not dict:
             self._fail("metadata must be an object")
-        roles = []
-        for message in obj["messages"]:
-            if not isinstance(message, dict) or message.keys() != {"role", "content"}:
-                self._fail("a message must be exactly {role, content}")
-            if not isinstance(message["content"], str):
-                self._fail("message content must be a string")
-            roles.append(message["role"])
+        roles = [
+            m.get("role", _MALFORMED)
+            if type(m) is dict and len(m) == 2 and type(m.get("content")) is str
+            else _MALFORMED
+            for m in obj["messages"]
+        ]
+        if _MALFORMED in roles:
+            self._fail("a message must be exactly {role, content} with string content")
         self.turns += self._check_roles(roles)
         self.conversations += 1
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Generic, TypeVar
 from uuid import UUID
 
 import asyncpg
@@ -41,10 +41,14 @@ def where_for(owner_id: UUID, filters: ConversationFilters) -> _Where:
     """The WHERE clause for the filters (owner scoping is explicit as well as enforced by RLS)."""
     where = _Where(["deleted_at IS NULL"], [])
     where.add("owner_id = {}", owner_id)
-    if filters.status:
-        where.add("status = ANY({}::text[])", [s.value for s in filters.status])
-    if filters.tier:
-        where.add("tier = ANY({}::text[])", [t.value for t in filters.tier])
+    # One value is a plain equality: PostgreSQL 15 can walk (owner_id, status, created_at, id)
+    # in order for `status = x` but not for `status = ANY(array)`, which it must filter and sort.
+    for name, chosen in (("status", filters.status), ("tier", filters.tier)):
+        values = [value.value for value in chosen]
+        if len(values) == 1:
+            where.add(f"{name} = {{}}", values[0])
+        elif values:
+            where.add(f"{name} = ANY({{}}::text[])", values)
     for name in ("persona", "emotion", "topic"):
         value = getattr(filters, name)
         if value is not None:
@@ -64,11 +68,14 @@ def where_for(owner_id: UUID, filters: ConversationFilters) -> _Where:
     return where
 
 
+ConversationT = TypeVar("ConversationT", bound=Conversation)
+
+
 @dataclass(frozen=True)
-class Page:
+class Page(Generic[ConversationT]):
     """One page of conversations and the key of its last row."""
 
-    items: list[Conversation]
+    items: list[ConversationT]
     last_key: tuple[Any, UUID] | None
     has_more: bool
 
@@ -107,14 +114,16 @@ async def list_page(
     sort: SortKey,
     after: tuple[Any, UUID] | None,
     limit: int,
-) -> Page:
-    """Up to `limit` conversations after the cursor key."""
+    model: type[ConversationT],
+) -> Page[ConversationT]:
+    """Up to `limit` conversations after the cursor key, validated once, straight into `model`
+    (the API's response class, so no second validation pass per row)."""
     sql, args = list_sql(owner_id, filters, sort, after, limit)
     rows = await conn.fetch(sql, *args)
     has_more = len(rows) > limit
     rows = rows[:limit]
     last = (rows[-1]["sort_key"], rows[-1]["id"]) if rows else None
-    return Page([to_conversation(row) for row in rows], last, has_more)
+    return Page([model.model_validate(dict(row)) for row in rows], last, has_more)
 
 
 async def count(conn: asyncpg.Connection, owner_id: UUID, filters: ConversationFilters) -> int:

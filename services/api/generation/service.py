@@ -1,0 +1,350 @@
+"""Generation jobs: create (rows first, enqueue after commit), status, control, logs, limiter."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+from typing import Any
+from uuid import UUID
+
+import asyncpg
+from arq.connections import ArqRedis
+
+from services.api.generation import planning
+from services.api.generation.prompts import DEFAULT_TEMPLATE, Ask, TemplateSource, build
+from services.api.generation.schemas import (
+    ActionOut,
+    EstimateOut,
+    ItemError,
+    ItemOut,
+    JobDetail,
+    JobIn,
+    JobOut,
+    RateLimitOut,
+    RegenerateIn,
+)
+from services.api.metrics import JOBS_ENQUEUED
+from services.api.templates import templating
+from services.generator.providers import build_limiter
+from shared.db.pool import tenant_transaction
+from shared.db.repositories import conversations as conversations_repo
+from shared.db.repositories import generation as repo
+from shared.db.repositories import templates as sources_repo
+from shared.errors import Conflict, InvalidTransition, NotFound
+from shared.logging import get_logger
+from shared.models.conversation import Conversation, ParentType
+from shared.models.generation import (
+    TERMINAL_BATCH,
+    BatchJob,
+    BatchStatus,
+    GenerationItem,
+    ItemRequest,
+    ItemStatus,
+    StopReason,
+)
+from shared.queue import (
+    GENERATE_ITEM,
+    GENERATION_PARK_SECONDS,
+    enqueue,
+    forget_job,
+    job_id,
+)
+from shared.settings import Settings
+
+log = get_logger(__name__)
+_ENQUEUE_CHUNK = 50
+
+
+def not_found() -> NotFound:
+    """The one 404 for a batch that is missing or someone else's."""
+    return NotFound("no such generation job")
+
+
+async def estimate(
+    conn: asyncpg.Connection, owner_id: UUID, body: JobIn, settings: Settings
+) -> EstimateOut:
+    """What the batch would cost; nothing is written or enqueued."""
+    requests = await planning.expand(conn, owner_id, body, settings)
+    return planning.estimate(requests, settings)
+
+
+async def create(
+    pool: asyncpg.Pool, queue: ArqRedis, settings: Settings, owner_id: UUID, body: JobIn
+) -> JobOut:
+    """Write the batch and its items, commit, then enqueue one job per item."""
+    async with tenant_transaction(pool, owner_id) as conn:
+        requests = await planning.expand(conn, owner_id, body, settings)
+        batch = await _insert(conn, owner_id, requests, body, settings, {"source": _source(body)})
+    if settings.offline_llm:
+        log.warning(
+            "api.generation.offline_provider",
+            batch_id=str(batch.id),
+            message="no ANTHROPIC_API_KEY: this batch gets offline sample conversations",
+        )
+    await dispatch(queue, settings, batch.id, range(len(requests)), now=body.concurrency)
+    created: JobOut = job_out(batch)
+    return created
+
+
+def _source(body: JobIn) -> dict[str, Any]:
+    if body.plan is not None:
+        return {"kind": "plan", "plan": body.plan.model_dump()}
+    return {"kind": "items"}
+
+
+async def _insert(
+    conn: asyncpg.Connection,
+    owner_id: UUID,
+    requests: list[ItemRequest],
+    body: JobIn | RegenerateIn,
+    settings: Settings,
+    config: dict[str, Any],
+) -> BatchJob:
+    summary = planning.estimate(requests, settings)
+    concurrency = body.concurrency if isinstance(body, JobIn) else 1
+    cap = Decimal(str(body.cost_cap_usd)) if body.cost_cap_usd is not None else None
+    batch = await repo.insert_batch(
+        conn, owner_id=owner_id, total=len(requests), concurrency=concurrency, cost_cap_usd=cap,
+        config={**config, "estimate": summary.model_dump(mode="json"),
+                "priority": body.priority if isinstance(body, JobIn) else 5},
+        estimated_completion_at=datetime.now(UTC)
+        + timedelta(seconds=summary.estimated_duration_seconds),
+    )  # fmt: skip
+    await repo.insert_items(
+        conn, owner_id=owner_id, batch_id=batch.id, requests=requests, dispatch_first=concurrency
+    )
+    return batch
+
+
+async def dispatch(
+    queue: ArqRedis, settings: Settings, batch_id: UUID, indexes: range | list[int], *, now: int
+) -> None:
+    """Enqueue item jobs: the first `now` at once, the rest parked (deferred) for a slot."""
+    indexes = list(indexes)
+    for start in range(0, len(indexes), _ENQUEUE_CHUNK):
+        chunk = indexes[start : start + _ENQUEUE_CHUNK]
+        await asyncio.gather(
+            *(
+                enqueue(
+                    queue,
+                    settings,
+                    "generator",
+                    GENERATE_ITEM,
+                    str(batch_id),
+                    index,
+                    job_id=job_id("gen", batch_id, index),
+                    defer_by=None if position < now else GENERATION_PARK_SECONDS,
+                )
+                for position, index in enumerate(chunk, start=start)
+            )
+        )
+    JOBS_ENQUEUED.labels("generator", GENERATE_ITEM).inc(len(indexes))
+
+
+def job_out(batch: BatchJob, **extra: Any) -> Any:
+    """The API view of a batch; `extra` fills the fields of JobDetail / ActionOut."""
+    eta_seconds = _eta_seconds(batch)
+    fields = {
+        "id": batch.id, "status": batch.status, "total_items": batch.total_items,
+        "completed_items": batch.completed_items, "failed_items": batch.failed_items,
+        "skipped_items": batch.skipped_items, "progress_percent": float(batch.progress_percent),
+        "cost_so_far_usd": float(batch.cost_so_far_usd),
+        "cost_cap_usd": float(batch.cost_cap_usd) if batch.cost_cap_usd is not None else None,
+        "stop_reason": batch.stop_reason, "error": batch.error,
+        "concurrency": batch.concurrency, "priority": batch.config.get("priority", 5),
+        "estimate": batch.config.get("estimate", {}), "created_at": batch.created_at,
+        "started_at": batch.started_at, "completed_at": batch.completed_at,
+        "heartbeat_at": batch.heartbeat_at, "eta_seconds": eta_seconds,
+        "eta": datetime.now(UTC) + timedelta(seconds=eta_seconds) if eta_seconds is not None
+        else None,
+    }  # fmt: skip
+    if "items_by_status" in extra:
+        return JobDetail(**fields, **extra)
+    if "affected_items" in extra:
+        return ActionOut(**fields, **extra)
+    return JobOut(**fields)
+
+
+def _eta_seconds(batch: BatchJob) -> float | None:
+    """Remaining items at the pace so far (or at the planned pace before the first one)."""
+    if batch.status in TERMINAL_BATCH:
+        return None
+    done = batch.completed_items + batch.failed_items + batch.skipped_items
+    remaining = max(0, batch.total_items - done)
+    planned = batch.config.get("estimate", {}).get("estimated_duration_seconds")
+    if batch.started_at is None or done == 0:
+        if planned and batch.total_items:
+            return round(float(planned) * remaining / batch.total_items, 1)
+        return None
+    elapsed = max(0.001, (datetime.now(UTC) - batch.started_at).total_seconds())
+    return round(remaining * elapsed / done, 1)
+
+
+async def detail(conn: asyncpg.Connection, owner_id: UUID, batch_id: UUID) -> JobDetail:
+    """Status with per-status counts and the latest errors."""
+    batch = await repo.get_batch(conn, batch_id, owner_id=owner_id)
+    if batch is None:
+        raise not_found()
+    counts = await repo.status_counts(conn, batch_id)
+    errors = [ItemError(**row) for row in await repo.recent_errors(conn, batch_id)]
+    result: JobDetail = job_out(batch, items_by_status=counts, errors=errors)
+    return result
+
+
+async def cancel(pool: asyncpg.Pool, owner_id: UUID, batch_id: UUID) -> ActionOut:
+    """Queued items are cancelled at once; running ones finish their call or stop before it."""
+    async with tenant_transaction(pool, owner_id) as conn:
+        batch = await repo.get_batch(conn, batch_id, owner_id=owner_id, lock=True)
+        if batch is None:
+            raise not_found()
+        if batch.status in TERMINAL_BATCH:
+            raise InvalidTransition(
+                f"the job is already {batch.status.value}",
+                details={"status": batch.status.value, "allowed_from": ["queued", "running"]},
+            )
+        await repo.set_stop(
+            conn, batch_id, reason=StopReason.CANCELLED.value, error=None, cancel=True
+        )
+        skipped = await repo.skip_queued(
+            conn, batch_id, status=ItemStatus.CANCELLED, code="cancelled",
+            error="cancelled by the user",
+        )  # fmt: skip
+        batch = await repo.get_batch(conn, batch_id)
+    assert batch is not None
+    result: ActionOut = job_out(batch, affected_items=skipped)
+    return result
+
+
+async def retry_failed(
+    pool: asyncpg.Pool, queue: ArqRedis, settings: Settings, owner_id: UUID, batch_id: UUID
+) -> ActionOut:
+    """Re-run only the failed items (fresh attempts); completed ones are kept."""
+    async with tenant_transaction(pool, owner_id) as conn:
+        batch = await repo.get_batch(conn, batch_id, owner_id=owner_id, lock=True)
+        if batch is None:
+            raise not_found()
+        if batch.status == BatchStatus.CANCELLED:
+            raise InvalidTransition("a cancelled job cannot be retried")
+        indexes = await repo.requeue_failed(conn, batch_id)
+        if not indexes:
+            raise Conflict("the job has no failed items", code="nothing_to_retry")
+        batch = await repo.get_batch(conn, batch_id)
+    assert batch is not None
+    for index in indexes:
+        await forget_job(queue, job_id("gen", batch_id, index))
+    await dispatch(queue, settings, batch_id, indexes, now=len(indexes))
+    result: ActionOut = job_out(batch, affected_items=len(indexes))
+    return result
+
+
+async def regenerate(
+    pool: asyncpg.Pool,
+    queue: ArqRedis,
+    settings: Settings,
+    owner_id: UUID,
+    conversation_id: UUID,
+    body: RegenerateIn,
+) -> JobOut:
+    """A one-item job whose conversation replaces this one (parent_type 'conversation')."""
+    async with tenant_transaction(pool, owner_id) as conn:
+        original = await conversations_repo.get(conn, conversation_id)
+        if original is None or original.owner_id != owner_id:
+            raise NotFound("no such conversation")
+        request = await _replacement(conn, owner_id, original, body, settings)
+        config = {"source": {"kind": "regenerate", "conversation_id": str(conversation_id)}}
+        batch = await _insert(conn, owner_id, [request], body, settings, config)
+    await dispatch(queue, settings, batch.id, [0], now=1)
+    created: JobOut = job_out(batch)
+    return created
+
+
+async def _replacement(
+    conn: asyncpg.Connection,
+    owner_id: UUID,
+    original: Conversation,
+    body: RegenerateIn,
+    settings: Settings,
+) -> ItemRequest:
+    base = await _original_request(conn, original)
+    if base is None:
+        base = await _rebuilt_request(conn, owner_id, original, settings)
+    changes: dict[str, Any] = {"parent_id": original.id, "parent_type": ParentType.CONVERSATION}
+    if body.temperature is not None:
+        changes["temperature"] = body.temperature
+    if body.max_tokens is not None:
+        changes["max_tokens"] = body.max_tokens
+        changes["estimated_output_tokens"] = min(body.max_tokens, base.estimated_output_tokens)
+    return base.model_copy(update=changes)
+
+
+async def _original_request(conn: asyncpg.Connection, original: Conversation) -> ItemRequest | None:
+    """The exact request that generated the conversation, when it came from a batch."""
+    if original.generation_job_id is None or original.generation_item_index is None:
+        return None
+    item = await repo.get_item(conn, original.generation_job_id, original.generation_item_index)
+    return item.request if item is not None else None
+
+
+async def _rebuilt_request(
+    conn: asyncpg.Connection, owner_id: UUID, original: Conversation, settings: Settings
+) -> ItemRequest:
+    """A request rebuilt from the conversation's metadata (e.g. an imported one)."""
+    template = None
+    if original.template_id is not None:
+        template = await sources_repo.get(
+            conn, "templates", owner_id=owner_id, id=original.template_id
+        )
+    scenario = edge = None
+    if original.scenario_id is not None:
+        scenario = await sources_repo.get(
+            conn, "scenarios", owner_id=owner_id, id=original.scenario_id
+        )
+    if original.edge_case_id is not None:
+        edge = await sources_repo.get(
+            conn, "edge_cases", owner_id=owner_id, id=original.edge_case_id
+        )
+    parameters = {k: v for k, v in original.parameters.items() if isinstance(v, str | int | float)}
+    ask = Ask(
+        tier=original.tier,
+        source=TemplateSource.stored(template) if template else DEFAULT_TEMPLATE,
+        scenario=scenario, edge_case=edge, persona=original.persona, emotion=original.emotion,
+        topic=original.topic, parameters=parameters, temperature=original.temperature,
+        max_tokens=original.max_tokens,
+    )  # fmt: skip
+    request, problems = build(ask, planning.defaults_from(settings))
+    templating.raise_for(problems, what="the original conversation's template")
+    assert request is not None
+    return request
+
+
+def item_out(item: GenerationItem) -> ItemOut:
+    """The API view of one item."""
+    request = item.request
+    return ItemOut(
+        item_index=item.item_index, status=item.status, tier=item.tier,
+        template_id=item.template_id, scenario_id=request.scenario_id,
+        edge_case_id=request.edge_case_id, persona=request.persona, emotion=request.emotion,
+        topic=request.topic, attempts=item.attempts, conversation_id=item.conversation_id,
+        cost_usd=float(item.cost_usd), error_code=item.error_code, error=item.error,
+        started_at=item.started_at, finished_at=item.finished_at,
+    )  # fmt: skip
+
+
+async def rate_limit(queue: ArqRedis, settings: Settings) -> RateLimitOut:
+    """The fleet-wide limiter's state, read from the same Redis keys the generators use."""
+    status = await build_limiter(queue, settings).status()
+    return RateLimitOut(
+        provider=settings.llm_provider or "offline",
+        model="offline-sample" if settings.offline_llm else settings.llm_model,
+        requests_per_minute=status.requests_per_minute,
+        window_seconds=status.window_seconds,
+        used=status.used,
+        remaining=status.remaining,
+        reset_at=status.reset_at,
+        paused_until=status.paused_until,
+        pause_reason=status.pause_reason,
+        waiting=status.waiting,
+        input_tokens=status.input_tokens.model_dump() if status.input_tokens else None,
+        output_tokens=status.output_tokens.model_dump() if status.output_tokens else None,
+    )

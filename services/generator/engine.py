@@ -1,0 +1,430 @@
+"""One claimed item's attempt loop: gate (cancel, cost cap), limiter, call, book, retry or land.
+
+Retries (DESIGN §5) happen in this loop while the job's time budget allows and become a deferred
+re-run of the job (arq `Retry(defer=...)`, raised by worker.py for `Deferred`) when they do not:
+a job never sleeps past its timeout, and a long wait does not hold a worker slot.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import random
+import time
+import weakref
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import Any, Final
+
+import asyncpg
+
+from services.generator import items, metrics
+from services.generator.items import Gate, ItemRef
+from services.generator.landing import Produced, build_draft, land
+from services.generator.llm.client import (
+    AuthFailed,
+    LLMError,
+    LLMResponse,
+    RateLimited,
+    RateLimitHeaders,
+    SpendLimitReached,
+    Timeout,
+)
+from services.generator.llm.limiter import LimiterTimeoutError, Permit
+from services.generator.llm.pricing import cost_usd
+from services.generator.llm.retry import RetryAction, decide
+from services.generator.parsing import GenerationParseError, ParsedGeneration, extract_conversation
+from services.generator.providers import Fleet
+from shared.logging import get_logger
+from shared.models.generation import (
+    BatchJob,
+    GenerationItem,
+    ItemRequest,
+    LogStatus,
+    NewLog,
+    StopReason,
+)
+from shared.storage import ObjectStore
+
+log = get_logger(__name__)
+# A prompt tokenizes at >= 2 characters per token in practice (English is ~4): reserving twice the
+# chars/4 estimate plus max_tokens of output bounds a call's cost for the cost cap.
+INPUT_RESERVE_FACTOR: Final = 2
+# Plain 429s do not use up attempts, but an API that never stops answering 429 ends the item.
+MAX_PLAIN_429: Final = 50
+LANDING_MARGIN_SECONDS: Final = 2.0
+# One task per process waits in the Redis limiter at a time; the others queue here. Every waiter
+# in Redis wakes when a slot frees, so without this each freed slot would wake every waiting job
+# of the fleet (a thundering herd of Redis calls); with it, one per replica.
+_PERMIT_QUEUES: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, asyncio.Lock] = (
+    weakref.WeakKeyDictionary()
+)
+
+
+def _permit_queue() -> asyncio.Lock:
+    loop = asyncio.get_running_loop()
+    queue = _PERMIT_QUEUES.get(loop)
+    if queue is None:
+        queue = _PERMIT_QUEUES[loop] = asyncio.Lock()
+    return queue
+
+
+def _loop_time(monotonic_deadline: float) -> float:
+    """A time.monotonic() deadline on the event loop's clock."""
+    return asyncio.get_running_loop().time() + (monotonic_deadline - time.monotonic())
+
+
+class Deferred(Exception):
+    """Run this job again in `seconds` (the item is back in the queue, or was never taken)."""
+
+    def __init__(self, seconds: float, reason: str) -> None:
+        super().__init__(f"deferred {seconds:.1f}s: {reason}")
+        self.seconds = max(0.0, seconds)
+        self.reason = reason
+
+
+@dataclass(frozen=True)
+class Budget:
+    """The time a job may still use before arq's timeout, minus what one call and landing need."""
+
+    deadline: float
+    call_need: float
+
+    def spare(self) -> float:
+        """Seconds left for waiting (limiter, backoff) while still fitting one call."""
+        return self.deadline - time.monotonic() - self.call_need
+
+
+@dataclass(frozen=True)
+class Step:
+    """An attempt's result: finished with `outcome`, or try again after `delay` seconds."""
+
+    outcome: str | None
+    attempts: int = 0
+    delay: float = 0.0
+    reason: str = ""
+
+
+class ItemRun:
+    """Runs one item that this job holds the lease of."""
+
+    def __init__(
+        self,
+        fleet: Fleet,
+        pool: asyncpg.Pool,
+        storage: ObjectStore,
+        ref: ItemRef,
+        claimed: tuple[BatchJob, GenerationItem],
+        budget: Budget,
+    ) -> None:
+        self.fleet, self.pool, self.storage = fleet, pool, storage
+        self.ref, self.budget = ref, budget
+        self.batch, self.item = claimed
+        self.request: ItemRequest = self.item.request
+        self.settings = fleet.settings
+        self.spent = self.item.cost_usd
+        self.plain_429 = 0
+        self.prompt_sha256 = hashlib.sha256(
+            f"{self.request.system_prompt}\x00{self.request.user_prompt}".encode()
+        ).hexdigest()
+
+    async def run(self) -> str:
+        """Attempt until the item completes, fails, stops or is deferred."""
+        attempts, reservation = self.item.attempts, self._reservation()
+        # The claim just checked cancel/stop under the batch lock; without a cost cap there is
+        # nothing to reserve, so the first call needs no second look.
+        gated = self.batch.cost_cap_usd is None
+        while True:
+            if not gated:
+                gate = await items.gate(self.pool, self.ref, reservation)
+                if gate in (Gate.STOP, Gate.LOST):
+                    return "stopped" if gate == Gate.STOP else "lost"
+                if gate == Gate.WAIT:
+                    await self._pause(0.5 + random.random(), "cost_cap_room")
+                    continue
+            gated = False
+            step = await self._attempt(attempts)
+            if step.outcome is not None:
+                return step.outcome
+            attempts = step.attempts
+            await self._pause(step.delay, step.reason)
+
+    def _reservation(self) -> Decimal:
+        if self.fleet.offline:
+            return Decimal(0)
+        return self._cost(
+            INPUT_RESERVE_FACTOR * self.request.estimated_input_tokens, self.request.max_tokens
+        )
+
+    def _cost(self, input_tokens: int, output_tokens: int) -> Decimal:
+        if self.fleet.offline:
+            return Decimal(0)
+        return cost_usd(
+            input_tokens,
+            output_tokens,
+            input_per_1k=self.settings.llm_input_price_per_1k,
+            output_per_1k=self.settings.llm_output_price_per_1k,
+        )
+
+    async def _attempt(self, attempts: int) -> Step:
+        permit = await self._permit()
+        started = time.perf_counter()
+        try:
+            response = await self.fleet.provider.create_message(
+                system=self.request.system_prompt or None,
+                messages=[{"role": "user", "content": self.request.user_prompt}],
+                max_tokens=self.request.max_tokens,
+                temperature=self.request.temperature,
+            )
+        except LLMError as error:
+            elapsed = time.perf_counter() - started
+            return await self._call_failed(error, permit, attempts, elapsed)
+        except asyncio.CancelledError:
+            # Shutdown mid-call: the request may still be billed; say so in the log.
+            await asyncio.shield(self._book_cancelled(attempts, time.perf_counter() - started))
+            raise
+        return await self._answered(response, permit, attempts)
+
+    async def _permit(self) -> Permit | None:
+        limiter = self.fleet.limiter
+        if limiter is None:
+            return None
+        deadline = time.monotonic() + self.budget.spare()
+        started = time.monotonic()
+        queue = _permit_queue()
+        try:
+            async with asyncio.timeout_at(_loop_time(deadline)):
+                await queue.acquire()
+        except TimeoutError:
+            raise await self._defer(random.uniform(0.2, 1.0), "limiter") from None
+        try:
+            permit = await limiter.acquire(
+                estimated_input_tokens=_clamp(
+                    self.request.estimated_input_tokens, limiter.input_tokens_per_minute
+                ),
+                estimated_output_tokens=_clamp(
+                    self.request.max_tokens, limiter.output_tokens_per_minute
+                ),
+                timeout=deadline - time.monotonic(),
+            )
+        except LimiterTimeoutError:
+            raise await self._defer(random.uniform(0.2, 1.0), "limiter") from None
+        finally:
+            queue.release()
+        metrics.LIMITER_WAIT.observe(time.monotonic() - started)
+        return permit
+
+    async def _call_failed(
+        self, error: LLMError, permit: Permit | None, attempts: int, elapsed: float
+    ) -> Step:
+        await self._settle(permit, 0, 0)
+        await self._observe_headers(error.rate_limits)
+        decision = decide(
+            error, attempts, self.settings.llm_max_attempts,
+            base=self.settings.llm_backoff_base_seconds,
+        )  # fmt: skip
+        booked = await self._book(
+            self._failure_log(error, attempts, elapsed), consumed=decision.consumes_attempt
+        )
+        self._count_call(error.code, elapsed)
+        if booked is None:
+            return Step("lost")
+        log.info(
+            "generator.llm.call_failed", code=error.code, status=error.status,
+            action=decision.action.value, attempts=booked, delay_s=round(decision.delay_s, 2),
+        )  # fmt: skip
+        if decision.action == RetryAction.PAUSE_FLEET:
+            return await self._rate_limited(decision.delay_s, booked)
+        if decision.action == RetryAction.RETRY:
+            return Step(None, booked, decision.delay_s, error.code)
+        return await self._give_up(error)
+
+    async def _rate_limited(self, delay: float, attempts: int) -> Step:
+        self.plain_429 += 1
+        if self.plain_429 > MAX_PLAIN_429:
+            await self._fail("rate_limited", f"{MAX_PLAIN_429} rate-limit answers in a row")
+            return Step("failed")
+        if self.fleet.limiter is not None:
+            await self.fleet.limiter.pause(delay, "rate_limited_429")
+            metrics.FLEET_PAUSES.labels("rate_limited_429").inc()
+        # The next acquire() waits out the fleet-wide pause; no extra sleep here.
+        return Step(None, attempts, 0.0, "rate_limited")
+
+    async def _give_up(self, error: LLMError) -> Step:
+        stop = None
+        if isinstance(error, SpendLimitReached):
+            stop = StopReason.SPEND_LIMIT
+        elif isinstance(error, AuthFailed):
+            stop = StopReason.AUTH_FAILED
+        await self._fail(error.code, error.message, stop=stop)
+        return Step("failed")
+
+    async def _answered(self, response: LLMResponse, permit: Permit | None, attempts: int) -> Step:
+        await self._settle(permit, response.input_tokens, response.output_tokens)
+        await self._observe_headers(response.rate_limits)
+        cost = self._cost(response.input_tokens, response.output_tokens)
+        self._count_call("success", response.duration_s, response, cost)
+        try:
+            parsed = extract_conversation(response.text, response.stop_reason)
+        except GenerationParseError as error:
+            await self._book(self._answer_log(response, cost, attempts, error), consumed=True)
+            await self._fail(error.code, error.message)
+            return Step("failed")
+        self.spent += cost
+        entry = self._answer_log(response, cost, attempts, None)
+        return Step(await self._land(parsed, response, entry))
+
+    async def _land(self, parsed: ParsedGeneration, response: LLMResponse, entry: NewLog) -> str:
+        produced = Produced(
+            parsed=parsed,
+            model=response.model or self.fleet.provider.model,
+            offline=self.fleet.offline,
+            cost_usd=self.spent,
+            estimated_cost_usd=self._cost(
+                self.request.estimated_input_tokens, self.request.estimated_output_tokens
+            ),
+            duration_ms=round(response.duration_s * 1000),
+        )
+        draft = build_draft(self.ref, self.request, produced)
+        landed = await land(
+            self.pool, self.storage, self.ref, draft, entry, self.request.template_id
+        )
+        return "completed" if landed is not None else "lost"
+
+    async def _book(self, entry: NewLog, *, consumed: bool) -> int | None:
+        attempts, _ = await items.book(
+            self.pool, self.ref, self.request.template_id, entry, consumed=consumed
+        )
+        self.spent += entry.cost_usd
+        return attempts
+
+    async def _book_cancelled(self, attempts: int, elapsed: float) -> None:
+        entry = self._log(
+            attempts, LogStatus.CANCELLED, elapsed, error_code="cancelled",
+            error_message="worker shut down during the call; it may still be billed",
+        )  # fmt: skip
+        try:
+            await self._book(entry, consumed=False)
+        except Exception as exc:  # shutting down: the log row is best effort
+            log.warning("generator.item.cancel_log_failed", error=str(exc))
+
+    async def _fail(self, code: str, message: str, *, stop: StopReason | None = None) -> None:
+        await items.fail(self.pool, self.ref, code, message, stop=stop)
+        metrics.CONVERSATIONS.labels(self.request.tier.value, "failed").inc()
+        log.info("generator.item.failed", code=code, stop=stop.value if stop else None)
+
+    async def _pause(self, delay: float, reason: str) -> None:
+        if delay <= 0:
+            return
+        if self.budget.spare() - delay <= 0:
+            raise await self._defer(delay, reason)
+        await asyncio.sleep(delay)
+
+    async def _defer(self, seconds: float, reason: str) -> Deferred:
+        await items.release(self.pool, self.ref)
+        metrics.DEFERRALS.labels(reason).inc()
+        return Deferred(seconds, reason)
+
+    async def _settle(self, permit: Permit | None, input_tokens: int, output_tokens: int) -> None:
+        """Replace the permit's token estimates with actual usage (only token limits care)."""
+        limiter = self.fleet.limiter
+        if permit is None or limiter is None:
+            return
+        if limiter.input_tokens_per_minute or limiter.output_tokens_per_minute:
+            await permit.settle(input_tokens, output_tokens)
+
+    async def _observe_headers(self, limits: RateLimitHeaders | None) -> None:
+        limiter = self.fleet.limiter
+        if limiter is None or limits is None:
+            return
+        paused = await limiter.observe_headers(
+            remaining_requests=limits.requests_remaining,
+            requests_reset_at=limits.requests_reset,
+            remaining_input_tokens=limits.input_tokens_remaining,
+            input_reset_at=limits.input_tokens_reset,
+            remaining_output_tokens=limits.output_tokens_remaining,
+            output_reset_at=limits.output_tokens_reset,
+        )
+        if paused > 0:
+            metrics.FLEET_PAUSES.labels("headers_nearly_exhausted").inc()
+
+    def _count_call(
+        self,
+        outcome: str,
+        elapsed: float,
+        response: LLMResponse | None = None,
+        cost: Decimal = Decimal(0),
+    ) -> None:
+        model = self.fleet.provider.model
+        metrics.LLM_REQUESTS.labels(model, outcome).inc()
+        metrics.LLM_LATENCY.labels(model).observe(elapsed)
+        if response is not None:
+            metrics.LLM_TOKENS.labels(model, "input").inc(response.input_tokens)
+            metrics.LLM_TOKENS.labels(model, "output").inc(response.output_tokens)
+            metrics.LLM_COST.labels(model).inc(float(cost))
+
+    def _log(self, attempts: int, status: LogStatus, elapsed: float, **fields: Any) -> NewLog:
+        request_excerpt = None
+        if self.settings.llm_debug_logging:
+            request_excerpt = {
+                "system": self.request.system_prompt,
+                "user": self.request.user_prompt,
+            }
+        return NewLog(
+            attempt=attempts + 1,
+            model=self.fleet.provider.model,
+            parameters={
+                "temperature": self.request.temperature,
+                "max_tokens": self.request.max_tokens,
+            },
+            prompt_sha256=self.prompt_sha256,
+            request_excerpt=request_excerpt,
+            duration_ms=round(elapsed * 1000),
+            status=status,
+            **fields,
+        )
+
+    def _failure_log(self, error: LLMError, attempts: int, elapsed: float) -> NewLog:
+        status = LogStatus.FAILED
+        if isinstance(error, RateLimited):
+            status = LogStatus.RATE_LIMITED
+        elif isinstance(error, Timeout):
+            status = LogStatus.TIMEOUT
+        excerpt = {"http_status": error.status, "error_type": error.error_type}
+        excerpt["request_id"] = error.request_id
+        return self._log(
+            attempts, status, elapsed, error_code=error.code, error_message=error.message,
+            response_excerpt=excerpt,
+        )  # fmt: skip
+
+    def _answer_log(
+        self,
+        response: LLMResponse,
+        cost: Decimal,
+        attempts: int,
+        error: GenerationParseError | None,
+    ) -> NewLog:
+        excerpt: dict[str, Any] = {
+            "stop_reason": response.stop_reason,
+            "message_id": response.message_id,
+            "request_id": response.request_id,
+        }
+        if error is not None:
+            excerpt["excerpt"] = error.excerpt
+        if self.settings.llm_debug_logging:
+            excerpt["text"] = response.text
+        return self._log(
+            attempts,
+            LogStatus.SUCCESS if error is None else LogStatus.FAILED,
+            response.duration_s,
+            response_excerpt=excerpt,
+            input_tokens=response.input_tokens,
+            output_tokens=response.output_tokens,
+            cost_usd=cost,
+            error_code=None if error is None else error.code,
+            error_message=None if error is None else error.message,
+        )
+
+
+def _clamp(estimate: int, limit: int | None) -> int:
+    return estimate if limit is None else min(estimate, limit)

@@ -1,0 +1,198 @@
+"""Generation batches, their items (one planned conversation each) and per-attempt logs."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from decimal import Decimal
+from enum import StrEnum
+from typing import Any
+from uuid import UUID
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from shared.models.conversation import ParentType, Tier
+
+
+class BatchStatus(StrEnum):
+    """A batch job's lifecycle."""
+
+    QUEUED = "queued"
+    RUNNING = "running"
+    COMPLETED = "completed"
+    FAILED = "failed"
+    CANCELLED = "cancelled"
+
+
+TERMINAL_BATCH = frozenset({BatchStatus.COMPLETED, BatchStatus.FAILED, BatchStatus.CANCELLED})
+
+
+class ItemStatus(StrEnum):
+    """One item's lifecycle; `skipped`/`cancelled` count as skipped in the batch counters."""
+
+    QUEUED = "queued"
+    RUNNING = "running"
+    COMPLETED = "completed"
+    FAILED = "failed"
+    SKIPPED = "skipped"
+    CANCELLED = "cancelled"
+
+
+TERMINAL_ITEM = frozenset(
+    {ItemStatus.COMPLETED, ItemStatus.FAILED, ItemStatus.SKIPPED, ItemStatus.CANCELLED}
+)
+
+
+class LogStatus(StrEnum):
+    """Outcome of one Claude attempt."""
+
+    SUCCESS = "success"
+    FAILED = "failed"
+    RATE_LIMITED = "rate_limited"
+    TIMEOUT = "timeout"
+    CANCELLED = "cancelled"
+
+
+class StopReason(StrEnum):
+    """Why a batch stopped before running every item."""
+
+    CANCELLED = "cancelled"
+    COST_CAP = "cost_cap_reached"
+    SPEND_LIMIT = "spend_limit_reached"
+    AUTH_FAILED = "auth_failed"
+
+
+class ItemRequest(BaseModel):
+    """Everything a worker needs for one conversation, resolved when the batch was created."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    tier: Tier
+    template_id: UUID | None = None
+    template_name: str | None = None
+    scenario_id: UUID | None = None
+    edge_case_id: UUID | None = None
+    persona: str | None = None
+    emotion: str | None = None
+    topic: str | None = None
+    emotional_arc: str | None = None
+    category: list[str] = Field(default_factory=list)
+    parameters: dict[str, str] = Field(default_factory=dict)
+    system_prompt: str
+    user_prompt: str
+    temperature: float | None = None
+    max_tokens: int
+    quality_threshold: float
+    parent_id: UUID | None = None
+    parent_type: ParentType | None = None
+    estimated_input_tokens: int
+    estimated_output_tokens: int
+
+
+class BatchJob(BaseModel):
+    """A stored batch_jobs row."""
+
+    id: UUID
+    owner_id: UUID
+    job_type: str
+    status: BatchStatus
+    total_items: int
+    completed_items: int
+    failed_items: int
+    skipped_items: int
+    progress_percent: float
+    started_at: datetime | None
+    completed_at: datetime | None
+    estimated_completion_at: datetime | None
+    heartbeat_at: datetime | None
+    priority: int
+    concurrency: int
+    cost_cap_usd: Decimal | None
+    cost_so_far_usd: Decimal
+    stop_reason: str | None
+    error: str | None
+    config: dict[str, Any]
+    results: dict[str, Any]
+    created_by: UUID | None
+    created_at: datetime
+    updated_at: datetime
+
+
+class GenerationItem(BaseModel):
+    """A stored generation_items row."""
+
+    id: UUID
+    owner_id: UUID
+    batch_id: UUID
+    item_index: int
+    status: ItemStatus
+    tier: Tier
+    template_id: UUID | None
+    request: ItemRequest
+    attempts: int
+    conversation_id: UUID | None
+    cost_usd: Decimal
+    reserved_cost_usd: Decimal
+    error_code: str | None
+    error: str | None
+    lease_id: UUID | None
+    lease_until: datetime | None
+    parked: bool
+    started_at: datetime | None
+    finished_at: datetime | None
+    created_at: datetime
+    updated_at: datetime
+
+
+class GenerationLog(BaseModel):
+    """One Claude attempt as recorded (prompts only as a hash unless debug logging is on)."""
+
+    id: UUID
+    job_id: UUID | None
+    item_index: int | None
+    conversation_id: UUID | None
+    template_id: UUID | None
+    attempt: int
+    model: str
+    parameters: dict[str, Any]
+    prompt_sha256: str | None
+    request_excerpt: Any
+    response_excerpt: Any
+    input_tokens: int
+    output_tokens: int
+    cost_usd: Decimal
+    duration_ms: int
+    status: LogStatus
+    error_code: str | None
+    error_message: str | None
+    created_at: datetime
+
+
+class NewLog(BaseModel):
+    """A log row to insert for one attempt."""
+
+    model_config = ConfigDict(frozen=True)
+
+    attempt: int
+    model: str
+    parameters: dict[str, Any]
+    prompt_sha256: str
+    request_excerpt: Any = None
+    response_excerpt: Any = None
+    input_tokens: int = 0
+    output_tokens: int = 0
+    cost_usd: Decimal = Decimal(0)
+    duration_ms: int = 0
+    status: LogStatus
+    error_code: str | None = None
+    error_message: str | None = None
+
+
+class CostRow(BaseModel):
+    """Tokens and cost of one day and model."""
+
+    day: str
+    model: str
+    requests: int
+    input_tokens: int
+    output_tokens: int
+    cost_usd: Decimal
