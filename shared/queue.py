@@ -7,7 +7,8 @@ from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from arq.connections import ArqRedis, RedisSettings
+from arq.connections import ArqRedis as ArqRedis
+from arq.connections import RedisSettings
 from arq.cron import CronJob
 from arq.jobs import Job, JobStatus
 from redis.asyncio import ConnectionPool

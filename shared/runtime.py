@@ -13,13 +13,12 @@ from typing import Any, Concatenate, ParamSpec, TypedDict, TypeVar
 
 import asyncpg
 import httpx
-from arq.connections import ArqRedis
 from prometheus_client import Counter, Histogram
 
 from shared.db.pool import create_pool
 from shared.logging import bound_context, configure_logging, get_logger
 from shared.metrics import serve_metrics
-from shared.queue import Service
+from shared.queue import ArqRedis, Service
 from shared.settings import Settings, get_settings
 from shared.storage import ObjectStore, open_storage
 
@@ -41,6 +40,10 @@ JOB_START_LATENCY = Histogram(
     ["service"],
     buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60),
 )
+
+
+class JobDeferred(Exception):
+    """A job asks to run again later (not a failure); worker.py turns it into arq's Retry."""
 
 
 @dataclass
@@ -119,6 +122,9 @@ def instrumented(service: Service) -> Callable[[Job[P, R]], Job[P, R]]:
                     result = await func(ctx, *args, **kwargs)
                     outcome = "ok"
                     return result
+                except JobDeferred:
+                    outcome = "deferred"
+                    raise
                 finally:
                     JOBS.labels(service, name, outcome).inc()
                     JOB_DURATION.labels(service, name).observe(time.perf_counter() - start)

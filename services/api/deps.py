@@ -11,7 +11,6 @@ import asyncpg
 import httpx
 import redis.exceptions
 import structlog
-from arq.connections import ArqRedis
 from fastapi import Depends, Request, Response
 
 from services.api.resources import ApiResources
@@ -20,6 +19,7 @@ from shared.db.repositories import users as users_repo
 from shared.errors import RateLimited, Unauthorized
 from shared.logging import get_logger
 from shared.models.user import Principal
+from shared.queue import ArqRedis
 from shared.security import hash_key, looks_like_key
 from shared.settings import Settings
 from shared.storage import ObjectStore

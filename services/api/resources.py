@@ -6,8 +6,8 @@ from dataclasses import dataclass
 
 import asyncpg
 import httpx
-from arq.connections import ArqRedis
 
+from shared.queue import ArqRedis
 from shared.settings import Settings
 from shared.storage import ObjectStore
 

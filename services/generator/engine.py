@@ -44,6 +44,7 @@ from shared.models.generation import (
     NewLog,
     StopReason,
 )
+from shared.runtime import JobDeferred
 from shared.storage import ObjectStore
 
 log = get_logger(__name__)
@@ -74,7 +75,7 @@ def _loop_time(monotonic_deadline: float) -> float:
     return asyncio.get_running_loop().time() + (monotonic_deadline - time.monotonic())
 
 
-class Deferred(Exception):
+class Deferred(JobDeferred):
     """Run this job again in `seconds` (the item is back in the queue, or was never taken)."""
 
     def __init__(self, seconds: float, reason: str) -> None:

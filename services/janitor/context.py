@@ -10,12 +10,11 @@ from typing import TypeVar
 from uuid import UUID
 
 import asyncpg
-from arq.connections import ArqRedis
 
 from shared.db.pool import acquire, create_pool
 from shared.db.repositories import users as users_repo
 from shared.logging import bound_context, get_logger
-from shared.queue import create_redis
+from shared.queue import ArqRedis, create_redis
 from shared.runtime import WorkerResources
 from shared.settings import Settings
 from shared.storage import ObjectStore, open_storage

@@ -7,9 +7,8 @@ from __future__ import annotations
 
 import time
 
-from arq.connections import ArqRedis
-
 from services.janitor.context import redis_key, redis_result
+from shared.queue import ArqRedis
 from shared.settings import Settings
 
 

@@ -8,10 +8,9 @@ import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
-from arq.connections import ArqRedis
-
 from services.janitor.context import redis_result
 from shared.logging import get_logger
+from shared.queue import ArqRedis
 
 log = get_logger(__name__)
 

@@ -6,8 +6,6 @@ from __future__ import annotations
 import asyncio
 import time
 
-from arq.connections import ArqRedis
-
 from services.janitor import fleet
 from services.janitor.metrics import (
     EXPORT_FAILURE_RATIO,
@@ -17,7 +15,7 @@ from services.janitor.metrics import (
     QUEUE_OLDEST_AGE,
 )
 from shared.logging import get_logger
-from shared.queue import SERVICES, queue_depth, queue_name
+from shared.queue import SERVICES, ArqRedis, queue_depth, queue_name
 from shared.settings import Settings
 
 log = get_logger(__name__)

@@ -12,7 +12,6 @@ from uuid import UUID
 
 import asyncpg
 import httpx
-from arq.connections import ArqRedis
 
 from services.exporter.service import run_export
 from shared.conversations.seed_format import parse_seed_bytes
@@ -22,7 +21,7 @@ from shared.db.repositories import exports as repo
 from shared.models.conversation import Conversation
 from shared.models.export import ExportConfig, ExportLog
 from shared.models.query import ConversationFilters
-from shared.queue import create_redis
+from shared.queue import ArqRedis, create_redis
 from shared.runtime import WorkerResources
 from shared.settings import Settings
 from shared.storage import ObjectStore

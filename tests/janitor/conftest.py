@@ -8,12 +8,11 @@ from pathlib import Path
 
 import asyncpg
 import pytest
-from arq.connections import ArqRedis
 
 from services.janitor.context import JanitorDeps
 from shared.db.pool import acquire
 from shared.models.user import User
-from shared.queue import create_redis
+from shared.queue import ArqRedis, create_redis
 from shared.settings import Settings
 from shared.storage import LocalObjectStore, ObjectStore
 from tests.support.factories import create_user

@@ -9,7 +9,6 @@ from typing import Any
 from uuid import UUID
 
 import asyncpg
-from arq.connections import ArqRedis
 
 from services.api.generation import planning
 from services.api.generation.prompts import DEFAULT_TEMPLATE, Ask, TemplateSource, build
@@ -46,6 +45,7 @@ from shared.models.generation import (
 from shared.queue import (
     GENERATE_ITEM,
     GENERATION_PARK_SECONDS,
+    ArqRedis,
     enqueue,
     forget_job,
     job_id,
