@@ -9,6 +9,7 @@ from typing import Any, Literal
 
 from arq.connections import ArqRedis as ArqRedis
 from arq.connections import RedisSettings
+from arq.constants import job_key_prefix, result_key_prefix, retry_key_prefix
 from arq.cron import CronJob
 from arq.jobs import Job, JobStatus
 from redis.asyncio import ConnectionPool
@@ -116,7 +117,9 @@ async def wake(redis: ArqRedis, settings: Settings, service: Service, jid: str) 
 
 async def forget_job(redis: ArqRedis, jid: str) -> None:
     """Drop a finished job's result so the same id can be enqueued again (retry-failed)."""
-    await redis.delete(f"arq:result:{jid}", f"arq:job:{jid}", f"arq:retry:{jid}")
+    await redis.delete(
+        f"{result_key_prefix}{jid}", f"{job_key_prefix}{jid}", f"{retry_key_prefix}{jid}"
+    )
 
 
 async def queue_depth(redis: ArqRedis, settings: Settings, service: Service) -> int:

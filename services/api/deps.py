@@ -29,7 +29,7 @@ log = get_logger(__name__)
 _TOUCH_INTERVAL = timedelta(seconds=60)
 
 
-def get_resources(request: Request) -> ApiResources:
+async def get_resources(request: Request) -> ApiResources:
     """The resources the lifespan put on app.state."""
     resources: ApiResources = request.app.state.resources
     return resources
@@ -38,27 +38,27 @@ def get_resources(request: Request) -> ApiResources:
 ResourcesDep = Annotated[ApiResources, Depends(get_resources)]
 
 
-def get_settings_dep(resources: ResourcesDep) -> Settings:
+async def get_settings_dep(resources: ResourcesDep) -> Settings:
     """The app's settings."""
     return resources.settings
 
 
-def get_pool(resources: ResourcesDep) -> asyncpg.Pool:
+async def get_pool(resources: ResourcesDep) -> asyncpg.Pool:
     """The asyncpg pool."""
     return resources.pool
 
 
-def get_redis(resources: ResourcesDep) -> ArqRedis:
+async def get_redis(resources: ResourcesDep) -> ArqRedis:
     """The Redis client (also the arq enqueuer)."""
     return resources.redis
 
 
-def get_storage(resources: ResourcesDep) -> ObjectStore:
+async def get_storage(resources: ResourcesDep) -> ObjectStore:
     """The object store."""
     return resources.storage
 
 
-def get_http(resources: ResourcesDep) -> httpx.AsyncClient:
+async def get_http(resources: ResourcesDep) -> httpx.AsyncClient:
     """The outbound HTTP client."""
     return resources.http
 

@@ -26,6 +26,7 @@ from services.api.conversations.schemas import (
 )
 from services.api.deps import PoolDep, PrincipalDep, SettingsDep, StorageDep, TenantConnDep
 from services.api.errors import validation_details
+from services.api.pagination import CursorQuery, LimitQuery
 from shared.db.repositories import conversations as repo
 from shared.errors import ValidationFailed
 from shared.models.conversation import ConversationStatus, Tier
@@ -102,8 +103,8 @@ async def list_conversations(
     conn: TenantConnDep,
     filters: FiltersDep,
     sort: SortKey = "-created_at",
-    limit: Annotated[int, Query(ge=1, le=100)] = 25,
-    cursor: str | None = None,
+    limit: LimitQuery = 25,
+    cursor: CursorQuery = None,
 ) -> ConversationPage:
     """Filter, search (`q`), sort and page with a keyset cursor."""
     return await service.list_page(conn, principal.user_id, filters, sort, cursor, limit)

@@ -9,7 +9,8 @@ from uuid import UUID
 
 import asyncpg
 
-from services.api.conversations import cursor, workflow
+from services.api import pagination
+from services.api.conversations import workflow
 from services.api.conversations.schemas import (
     BatchItemResult,
     BulkItemResult,
@@ -131,10 +132,11 @@ async def list_page(
     limit: int,
 ) -> ConversationPage:
     """A filtered, sorted page with the total count and the next cursor."""
-    after = cursor.decode(sort, cursor_token) if cursor_token else None
+    after = pagination.decode(sort, cursor_token) if cursor_token else None
     page = await queries.list_page(conn, owner_id, filters, sort, after, limit, ConversationOut)
     total = await queries.count(conn, owner_id, filters)
-    next_cursor = cursor.encode(sort, page.last_key) if page.has_more and page.last_key else None
+    last = page.last_key
+    next_cursor = pagination.encode(sort, last) if page.has_more and last else None
     return ConversationPage(items=page.items, next_cursor=next_cursor, total=total)
 
 

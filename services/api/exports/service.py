@@ -10,7 +10,7 @@ from uuid import UUID
 import asyncpg
 import redis.exceptions
 
-from services.api.conversations import cursor
+from services.api import pagination
 from services.api.exports.schemas import (
     DownloadLink,
     ExportOut,
@@ -34,7 +34,6 @@ from shared.storage import ObjectStore
 
 log = get_logger(__name__)
 PREVIEW_SIZE = 3
-HISTORY_SORT = "-created_at"
 _REPORTED_UNKNOWN = 100
 
 
@@ -151,12 +150,12 @@ async def history(
     conn: asyncpg.Connection, filters: repo.HistoryFilters, cursor_value: str | None, limit: int
 ) -> ExportPage:
     """Newest first, keyset-paginated, with the total under the filters."""
-    before = cursor.decode(HISTORY_SORT, cursor_value) if cursor_value else None
+    before = pagination.decode_newest(cursor_value)
     rows = await repo.history_page(conn, filters, before=before, limit=limit + 1)
     page = rows[:limit]
     next_cursor = None
     if len(rows) > limit:
-        next_cursor = cursor.encode(HISTORY_SORT, (page[-1].created_at, page[-1].id))
+        next_cursor = pagination.encode(pagination.NEWEST_FIRST, (page[-1].created_at, page[-1].id))
     total = await repo.history_count(conn, filters)
     return ExportPage(items=[ExportOut.of(e) for e in page], next_cursor=next_cursor, total=total)
 

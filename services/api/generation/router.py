@@ -8,6 +8,7 @@ from uuid import UUID
 
 from fastapi import APIRouter, Query
 
+from services.api import pagination
 from services.api.deps import PoolDep, PrincipalDep, QueueDep, SettingsDep, TenantConnDep
 from services.api.generation import service
 from services.api.generation.schemas import (
@@ -25,8 +26,7 @@ from services.api.generation.schemas import (
     RateLimitOut,
     RegenerateIn,
 )
-from services.api.templates import pagination
-from services.api.templates.pagination import CursorQuery, LimitQuery
+from services.api.pagination import CursorQuery, LimitQuery
 from shared.db.repositories import generation as repo
 from shared.db.repositories import generation_logs as logs_repo
 from shared.errors import ValidationFailed
@@ -63,7 +63,7 @@ async def list_jobs(
     """The caller's generation jobs, newest first."""
     rows, total = await repo.page_batches(
         conn, owner_id=me.user_id, status=status.value if status else None,
-        after=pagination.decode(cursor), limit=limit,
+        after=pagination.decode_newest(cursor), limit=limit,
     )  # fmt: skip
     page, next_cursor = pagination.split_page(rows, limit, lambda b: (b.created_at, b.id))
     return JobPage(items=[service.job_out(b) for b in page], next_cursor=next_cursor, total=total)
@@ -168,7 +168,7 @@ async def list_logs(
     }
     rows, total = await logs_repo.page(
         conn, owner_id=me.user_id, filters=filters, created_from=created_from,
-        created_to=created_to, after=pagination.decode(cursor), limit=limit,
+        created_to=created_to, after=pagination.decode_newest(cursor), limit=limit,
     )  # fmt: skip
     page, next_cursor = pagination.split_page(rows, limit, lambda r: (r.created_at, r.id))
     items = [LogOut.model_validate(row.model_dump()) for row in page]

@@ -9,8 +9,8 @@ from uuid import UUID
 from fastapi import APIRouter, Query, Response
 
 from services.api.deps import PrincipalDep, TenantConnDep
+from services.api.pagination import CursorQuery, LimitQuery
 from services.api.templates import service
-from services.api.templates.pagination import CursorQuery, LimitQuery
 from services.api.templates.schemas import (
     EdgeCaseIn,
     EdgeCasePage,

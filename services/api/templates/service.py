@@ -8,7 +8,8 @@ from uuid import UUID
 
 import asyncpg
 
-from services.api.templates import pagination, templating
+from services.api import pagination
+from services.api.templates import templating
 from services.api.templates.schemas import ResolveIn, ResolveOut, TemplateOut
 from shared.db.repositories import templates as repo
 from shared.errors import NotFound, ValidationFailed
@@ -114,7 +115,7 @@ async def page(
     """A page of rows, the next cursor and the total."""
     rows, total = await repo.page(
         conn, kind, owner_id=owner_id, filters={k: v for k, v in filters.items() if v is not None},
-        after=pagination.decode(cursor), limit=limit, name_query=name_query,
+        after=pagination.decode_newest(cursor), limit=limit, name_query=name_query,
     )  # fmt: skip
     items, next_cursor = pagination.split_page(rows, limit, lambda r: (r.created_at, r.id))
     return items, next_cursor, total
