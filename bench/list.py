@@ -1,20 +1,24 @@
-"""List benchmark (DESIGN §10, issue 3): 100,000 conversations, 50 concurrent clients, 30 s.
+"""List benchmark (DESIGN §10, issue 3): 100,000 conversations, 50 concurrent clients.
 
     .venv/bin/python bench/list.py              # full run, ~3 minutes
     .venv/bin/python bench/list.py --quick      # 20,000 rows, 8 s phases
 
 Seeds 100,000 conversations for one tenant (plus 10,000 for another, so the owner filter has
 something to skip) with varied status/tier/persona/emotion/topic/quality/created_at and
-searchable titles, in one INSERT ... SELECT as the superuser. Then:
+searchable titles, in one INSERT ... SELECT as the superuser, on a database set up exactly as
+`convoforge migrate` does it (bootstrap with a superuser admin DSN, so `@@` is LEAKPROOF). Then:
 
 1. API, closed loop: 50 clients, each sending its next request as soon as the previous answer
    arrives, for `--seconds`: a mix of filtered + sorted list requests, `q` searches and
    next-page requests (keyset cursor) through `GET /v1/conversations` over HTTP on loopback.
-2. Baseline, closed loop: the same request mix as SQL (`list_sql` + `count`, in the same tenant
-   transaction the API opens) through asyncpg from 50 concurrent connections: no HTTP, no auth,
-   no pydantic, no JSON.
-3. API, open loop: requests at fixed rates (default 30 % and 60 % of the closed-loop
-   throughput), latency measured from the scheduled send time, so queueing counts too.
+2. Baseline, closed loop: the same request mix as SQL (`list_sql`, plus `count` where the API
+   counts: on a first page that does not hold every match), in the same tenant transaction the
+   API opens, through asyncpg from 50 concurrent connections: no HTTP, no auth, no pydantic, no
+   JSON.
+3. API, open loop: 50 concurrent clients again, each now sending at a fixed rate of its own
+   (`--open-rates`, requests per second per client), one request at a time; latency counts from
+   the scheduled send time, so a client held up by a slow answer pays for it on its next request
+   too (no coordinated omission).
 
 Latency target: p95 <= 50 ms. Everything (load generator, uvicorn, PostgreSQL) shares 2 cores.
 """
@@ -57,6 +61,7 @@ from _support import (
     verdict,
 )
 
+from shared.db.bootstrap import search_is_indexable
 from shared.db.pool import create_pool, tenant_transaction
 from shared.db.repositories import conversation_queries as queries
 from shared.models.query import ConversationFilters, SortKey
@@ -138,34 +143,11 @@ SELECT id, $1::uuid, $3::text || g,
 """
 
 
-# --leakproof: what a superuser could do so that the persona/emotion/topic and `q` filters can use
-# indexes. Under FORCE ROW LEVEL SECURITY the planner only turns a user's condition into an index
-# condition when its functions are LEAKPROOF; lower(text) and ts_match_vq (the @@ operator) are
-# not, so those filters are evaluated row by row (sequential scans for their count(*)).
-# Marking them LEAKPROOF needs a superuser (the migrations run as the app role), so this is an
-# experiment on the bench database only, not something the migrations do.
-LEAKPROOF_SQL = (
-    "ALTER FUNCTION pg_catalog.lower(text) LEAKPROOF",
-    "ALTER FUNCTION pg_catalog.ts_match_vq(tsvector, tsquery) LEAKPROOF",
-    "CREATE EXTENSION IF NOT EXISTS btree_gin",
-    "CREATE INDEX bench_owner_persona_idx ON conversations (owner_id, lower(persona)) "
-    "WHERE deleted_at IS NULL",
-    "CREATE INDEX bench_owner_emotion_idx ON conversations (owner_id, lower(emotion)) "
-    "WHERE deleted_at IS NULL",
-    "CREATE INDEX bench_owner_topic_idx ON conversations (owner_id, lower(topic)) "
-    "WHERE deleted_at IS NULL",
-    "CREATE INDEX bench_owner_search_idx ON conversations USING gin (owner_id, search_vector) "
-    "WHERE deleted_at IS NULL",
-)
-
-
-async def make_leakproof(db: BenchDatabase) -> None:
-    """Apply LEAKPROOF_SQL to the bench database as the superuser."""
-    conn = await asyncpg.connect(db.admin_dsn)
+async def _search_indexed(db: BenchDatabase) -> bool:
+    """Whether the set-up marked @@ LEAKPROOF in the bench database (it needs a superuser)."""
+    conn = await asyncpg.connect(db.app_dsn)
     try:
-        for statement in LEAKPROOF_SQL:
-            await conn.execute(statement)
-        await conn.execute("VACUUM ANALYZE conversations")
+        return await search_is_indexable(conn)
     finally:
         await conn.close()
 
@@ -354,40 +336,45 @@ async def closed_loop(
 
 async def open_loop(
     phase: Phase,
+    clients: int,
     rate: float,
     seconds: float,
     send: Send,
     api_pids: list[int],
     postgres: PostgresProcesses,
-    max_in_flight: int,
 ) -> None:
-    """Requests at a fixed rate; latency counts from the scheduled time (no coordinated
-    omission): if the server falls behind, the waiting shows up in the figures."""
-    picker = Picker(7)
-    gate = asyncio.Semaphore(max_in_flight)
-    tasks: set[asyncio.Task[None]] = set()
-    total = int(rate * seconds)
+    """`clients` concurrent clients, each sending one request every 1/`rate` s (the same mix
+    as the closed loop, next pages included), one at a time. Their schedules are spread evenly
+    over the period. Latency counts from the scheduled send time: when an answer comes late, the
+    client's next request leaves late and its wait is counted too (no coordinated omission)."""
+    period = 1.0 / rate
+    per_client = max(1, int(seconds * rate))
     before = await snapshot(api_pids, postgres)
-    start = time.perf_counter()
+    start = time.perf_counter() + 0.05
 
-    async def one(query: Query, scheduled: float) -> None:
-        async with gate:
+    async def client(index: int) -> None:
+        picker = Picker(5000 + index)
+        last: tuple[Query, Any] | None = None
+        first = start + period * index / clients
+        for tick in range(per_client):
+            scheduled = first + tick * period
+            delay = scheduled - time.perf_counter()
+            if delay > 0:
+                await asyncio.sleep(delay)
+            if last is not None and last[1] is not None and picker.follow():
+                query, token, kind = last[0], last[1], "next page"
+            else:
+                query, token, kind = picker.fresh(), None, ""
             try:
-                await send(query, None)
+                next_token = await send(query, token)
             except Exception as exc:
                 phase.overall.error(f"{type(exc).__name__}: {exc}")
-                return
-        phase.record(query.kind, time.perf_counter() - scheduled)
+                last = None
+                continue
+            phase.record(kind or query.kind, time.perf_counter() - scheduled)
+            last = (query, next_token)
 
-    for index in range(total):
-        scheduled = start + index / rate
-        delay = scheduled - time.perf_counter()
-        if delay > 0:
-            await asyncio.sleep(delay)
-        task = asyncio.create_task(one(picker.fresh(), scheduled))
-        tasks.add(task)
-        task.add_done_callback(tasks.discard)
-    await asyncio.gather(*tasks)
+    await asyncio.gather(*(client(index) for index in range(clients)))
     after = await snapshot(api_pids, postgres)
     phase.overall.wall = time.perf_counter() - start
     phase.cpu = cpu_usage(before, after)
@@ -410,14 +397,17 @@ def http_sender(session: aiohttp.ClientSession, base_url: str, account: BenchAcc
 
 
 def sql_sender(pool: asyncpg.Pool, owner: uuid.UUID) -> Send:
-    """The list page and the count, in one tenant transaction, exactly as the API runs them."""
+    """The list page and, where the API counts, the count, in one tenant transaction, exactly as
+    the API runs them: a next page reuses the first page's total from its cursor, and a first
+    page that holds every match is its own total."""
 
     async def send(query: Query, after: Any) -> Any:
         filters = query.model()
         sql, args = queries.list_sql(owner, filters, query.sort, after, query.limit)
         async with tenant_transaction(pool, owner) as conn:
             rows = await conn.fetch(sql, *args)
-            await queries.count(conn, owner, filters)
+            if after is None and len(rows) > query.limit:
+                await queries.count(conn, owner, filters)
         if len(rows) > query.limit:
             last = rows[query.limit - 1]
             return (last["sort_key"], last["id"])
@@ -464,18 +454,13 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--warmup", type=float, default=3.0)
     parser.add_argument("--workers", type=int, default=2, help="API_WORKERS")
     parser.add_argument(
-        "--open-load",
-        default="0.3,0.6",
-        help="open-loop rates as fractions of the closed-loop API req/s (e.g. 0.3,0.6), "
-        "or absolute req/s when > 1",
+        "--open-rates",
+        default="1,2",
+        help="open-loop phases: requests per second per client, comma-separated (each phase "
+        "runs --clients clients at that rate)",
     )
-    parser.add_argument("--open-seconds", type=float, default=15.0)
+    parser.add_argument("--open-seconds", type=float, default=20.0)
     parser.add_argument("--skip-open", action="store_true", help="no open-loop phase")
-    parser.add_argument(
-        "--leakproof",
-        action="store_true",
-        help="experiment: superuser marks lower() and @@ LEAKPROOF (see LEAKPROOF_SQL)",
-    )
     args = parser.parse_args()  # fmt: skip
     if args.quick:
         args.rows = min(args.rows, 20_000)
@@ -509,9 +494,10 @@ async def main(args: argparse.Namespace) -> None:
         log(f"seeding {args.rows:,} conversations (+{args.rows // 10:,} for another tenant)")
         seeded = await seed(db, account.user_id, other.user_id, args.rows)
         log(f"seeded in {seeded:.1f} s")
-        if args.leakproof:
-            log("--leakproof: marking lower() and @@ LEAKPROOF, adding their indexes")
-            await make_leakproof(db)
+        search_indexed = await _search_indexed(db)
+        if not search_indexed:
+            log("WARNING: @@ is not LEAKPROOF here (no superuser?): q searches cannot use "
+                "their index")  # fmt: skip
         settings = Settings(database_url=db.app_dsn, database_pool_max=args.clients)
         pool = await create_pool(settings, min_size=args.clients)
         postgres = PostgresProcesses(db.name)
@@ -536,14 +522,13 @@ async def main(args: argparse.Namespace) -> None:
                                       sql_sender(pool, account.user_id), [], postgres)  # fmt: skip
                     phases.append(sql)
                     log(f"  {sql.overall.summary()}")
-                    loads = [] if args.skip_open else args.open_load.split(",")
-                    for load in map(float, loads):
-                        closed_rps = api.overall.summary()["rps"]
-                        rate = max(1.0, round(load if load > 1 else load * closed_rps))
-                        opened = Phase(f"API open loop, {rate:.0f} req/s fixed rate")
+                    rates = [] if args.skip_open else args.open_rates.split(",")
+                    for rate in map(float, rates):
+                        opened = Phase(f"API open loop, {args.clients} clients x {rate:g} req/s "
+                                       f"(= {args.clients * rate:g} req/s)")  # fmt: skip
                         log(f"{opened.name}: {args.open_seconds:.0f} s")
-                        await open_loop(opened, rate, args.open_seconds, send, pids, postgres,
-                                        max_in_flight=4 * args.clients)  # fmt: skip
+                        await open_loop(opened, args.clients, rate, args.open_seconds, send, pids,
+                                        postgres)  # fmt: skip
                         phases.append(opened)
                         log(f"  {opened.overall.summary()}")
         finally:
@@ -553,11 +538,9 @@ async def main(args: argparse.Namespace) -> None:
     api_phase, sql_phase = phases[0], phases[1]
     print(f"\nmachine: {machine_line()}")
     print("postgres: " + ", ".join(f"{key}={value}" for key, value in sorted(pg.items())))
-    if args.leakproof:
-        print(
-            "EXPERIMENT --leakproof: lower(text) and ts_match_vq marked LEAKPROOF by a superuser, "
-            "plus 4 indexes (see LEAKPROOF_SQL); not what the migrations ship"
-        )
+    print("search: ts_match_vq (@@) is " + ("LEAKPROOF, q uses conversations_owner_search_idx"
+          if search_indexed else "NOT LEAKPROOF (no superuser at set-up): q reads every row of "
+          "the tenant"))  # fmt: skip
     print(f"data: {args.rows:,} conversations for the benchmarked tenant (+{args.rows // 10:,} "
           f"for another), seeded in {seeded:.0f} s")  # fmt: skip
     rows = [latency_rows(api_phase, sql_phase), latency_rows(sql_phase, None)]

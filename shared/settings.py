@@ -99,6 +99,7 @@ class Settings(BaseSettings):
     janitor_reconcile_schedule: str = "15 * * * *"
     janitor_recover_stuck_jobs_schedule: str = "*/5 * * * *"
     janitor_export_failure_ratio_schedule: str = "*/5 * * * *"
+    janitor_abort_stale_uploads_schedule: str = "45 * * * *"
     janitor_max_recoveries: int = Field(default=3, ge=0)
     janitor_export_failure_threshold: float = Field(default=0.10, ge=0, le=1)
     janitor_export_failure_window_seconds: int = Field(default=3600, gt=0)
@@ -106,6 +107,9 @@ class Settings(BaseSettings):
     janitor_task_timeout_seconds: int = Field(default=3600, gt=0)
     janitor_sample_interval_seconds: float = Field(default=60, gt=0)
     janitor_batch_size: int = Field(default=500, gt=0)
+    # Unfinished uploads (S3 multipart, local partial files) older than this belong to a dead
+    # writer; must exceed EXPORT_JOB_TIMEOUT_SECONDS, the longest an export's upload can run.
+    janitor_stale_upload_age_seconds: int = Field(default=6 * 3600, gt=0)
 
     @field_validator(
         "janitor_expire_exports_schedule",
@@ -114,6 +118,7 @@ class Settings(BaseSettings):
         "janitor_reconcile_schedule",
         "janitor_recover_stuck_jobs_schedule",
         "janitor_export_failure_ratio_schedule",
+        "janitor_abort_stale_uploads_schedule",
     )
     @classmethod
     def _cron_shape(cls, value: str) -> str:
@@ -121,6 +126,15 @@ class Settings(BaseSettings):
         if value.lower() == "off" or len(value.split(" ")) == 5:
             return value
         raise ValueError("expected five cron fields (minute hour day month weekday) or 'off'")
+
+    @model_validator(mode="after")
+    def _stale_uploads_outlive_exports(self) -> Settings:
+        if self.janitor_stale_upload_age_seconds <= self.export_job_timeout_seconds:
+            raise ValueError(
+                "JANITOR_STALE_UPLOAD_AGE_SECONDS must exceed EXPORT_JOB_TIMEOUT_SECONDS, "
+                "or the janitor could abort the upload of an export that is still running"
+            )
+        return self
 
     @model_validator(mode="after")
     def _resolve_llm_provider(self) -> Settings:

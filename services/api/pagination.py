@@ -1,10 +1,18 @@
-"""The one way every list pages: opaque keyset cursors (sort key + id, bound to their sort)."""
+"""The one way every list pages: opaque keyset cursors (sort key + id, bound to their sort).
+
+A cursor may also carry the list's `total` as counted for its first page, with a digest of the
+filters it counted, so the following pages need not count again (`encode(..., total=, digest=)`,
+`decode_cursor`). Cursors are validated, not signed: an edited cursor can only move within the
+caller's own rows (row-level security) or change the `total` the caller is told.
+"""
 
 from __future__ import annotations
 
 import base64
 import binascii
+import hashlib
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal, InvalidOperation
 from typing import Annotated, Any, TypeVar
@@ -12,39 +20,92 @@ from uuid import UUID
 
 import orjson
 from fastapi import Query
+from pydantic import BaseModel
 
 from shared.errors import ValidationFailed
 
 T = TypeVar("T")
 LimitQuery = Annotated[int, Query(ge=1, le=100, description="page size (default 25, max 100)")]
-CursorQuery = Annotated[str | None, Query(max_length=200, description="next_cursor of a page")]
+# Long enough for a title sort key of ~1,000 bytes plus the carried total.
+CursorQuery = Annotated[str | None, Query(max_length=2048, description="next_cursor of a page")]
 NEWEST_FIRST = "-created_at"
+
+# What decoding a hand-made or damaged cursor can raise (UUID(42) is an AttributeError).
+_MALFORMED = (ValueError, TypeError, KeyError, AttributeError, InvalidOperation, binascii.Error)
+
+
+def _quality(raw: str) -> Decimal:
+    """A quality sort key: a score 0-10, or -1 for none (the SQL turns it into a smallint)."""
+    value = Decimal(raw)
+    if not value.is_finite() or not -1 <= value <= 10:
+        raise ValueError("quality sort key out of range")
+    return value
+
 
 _DECODERS: dict[str, Callable[[str], Any]] = {
     "created_at": datetime.fromisoformat,
-    "quality_score": Decimal,
+    "quality_score": _quality,
     "title": str,
     "status": str,
 }
 
 
-def encode(sort: str, key: tuple[Any, UUID]) -> str:
-    """Pack (sort, key, id) into a URL-safe string."""
+@dataclass(frozen=True)
+class Cursor:
+    """A decoded cursor: the key to continue after, and the first page's total if it carries one."""
+
+    key: tuple[Any, UUID]
+    total: int | None = None
+    digest: str | None = None
+
+    def total_for(self, filters: str) -> int | None:
+        """The carried total when it was counted under the same filters (same digest)."""
+        return self.total if self.total is not None and self.digest == filters else None
+
+
+def filters_digest(filters: BaseModel) -> str:
+    """A short fingerprint of a list's filters, to tie a carried total to what it counted."""
+    canonical = orjson.dumps(filters.model_dump(mode="json"), option=orjson.OPT_SORT_KEYS)
+    return base64.urlsafe_b64encode(hashlib.sha256(canonical).digest()[:9]).decode()
+
+
+def encode(
+    sort: str, key: tuple[Any, UUID], *, total: int | None = None, digest: str | None = None
+) -> str:
+    """Pack (sort, key, id), and the first page's total with its filters' digest, into a URL-safe
+    string."""
     value, row_id = key
     text = value.isoformat() if isinstance(value, datetime) else str(value)
-    payload = orjson.dumps([sort, text, str(row_id)])
-    return base64.urlsafe_b64encode(payload).decode().rstrip("=")
+    fields: list[Any] = [sort, text, str(row_id)]
+    if total is not None:
+        fields += [total, digest or ""]
+    return base64.urlsafe_b64encode(orjson.dumps(fields)).decode().rstrip("=")
 
 
 def decode(sort: str, cursor: str) -> tuple[Any, UUID]:
-    """Unpack a cursor made for the same sort; 422 for anything else."""
+    """Unpack the key of a cursor made for the same sort; 422 for anything else."""
+    return decode_cursor(sort, cursor).key
+
+
+def decode_cursor(sort: str, cursor: str) -> Cursor:
+    """Unpack a cursor made for the same sort, with its carried total if any; 422 for anything
+    else. Cursors without a total (made before it was carried) stay valid."""
     try:
         padded = cursor + "=" * (-len(cursor) % 4)
-        made_for, raw, row_id = orjson.loads(base64.urlsafe_b64decode(padded))
+        fields = orjson.loads(base64.urlsafe_b64decode(padded))
+        if not isinstance(fields, list) or len(fields) not in (3, 5):
+            raise ValueError("malformed")
+        made_for, raw, row_id = fields[:3]
         if made_for != sort:
             raise ValueError("cursor belongs to another sort order")
-        return _DECODERS[sort.lstrip("-")](raw), UUID(row_id)
-    except (ValueError, TypeError, KeyError, InvalidOperation, binascii.Error) as exc:
+        key = (_DECODERS[sort.lstrip("-")](raw), UUID(row_id))
+        if len(fields) == 3:
+            return Cursor(key)
+        total, made_under = fields[3:]
+        if type(total) is not int or total < 0 or not isinstance(made_under, str):
+            raise ValueError("malformed total")
+        return Cursor(key, total, made_under)
+    except _MALFORMED as exc:
         raise ValidationFailed(
             "invalid cursor",
             details=[{"path": "cursor", "message": str(exc) or "malformed", "type": "value_error"}],

@@ -127,7 +127,7 @@ class ExportRun:
             control.total = await export_source.count(conn, scope)
             batches = await stack.enter_async_context(
                 aclosing(source.batches(
-                    conn, scope, size=self.settings.export_batch_size, **plan.reads(options)
+                    conn, scope, size=self.settings.export_batch_size, options=options
                 ))
             )  # fmt: skip
             validator = get_validator(options)

@@ -8,32 +8,35 @@ from collections.abc import AsyncGenerator
 
 import asyncpg
 
+from services.exporter import plan
+from services.exporter.formats import ExportOptions, database_render_sql
 from shared.db.repositories import export_source
 from shared.db.repositories.export_source import Key, Scope
-from shared.models.export import ExportConversation
+from shared.models.export import ExportConversation, RenderedConversation
+
+Batch = list[ExportConversation] | list[RenderedConversation]
 
 
 async def batches(
-    conn: asyncpg.Connection,
-    scope: Scope,
-    *,
-    size: int,
-    metadata: bool,
-    annotations: bool,
-    reviews: bool,
-) -> AsyncGenerator[list[ExportConversation], None]:
-    """Every conversation in scope, in (created_at, id) order, `size` at a time.
+    conn: asyncpg.Connection, scope: Scope, *, size: int, options: ExportOptions
+) -> AsyncGenerator[Batch, None]:
+    """Every conversation in scope, in (created_at, id) order, `size` at a time: rendered by
+    PostgreSQL when the format has SQL for these options, else read for the Python renderer
+    (only the columns the file shows, `plan.reads`).
 
     Run inside one REPEATABLE READ transaction: every batch then reads the same snapshot.
     """
+    render_sql = database_render_sql(options)
+    reads = plan.reads(options)
 
-    async def fetch(after: Key | None) -> list[ExportConversation]:
-        return await export_source.batch(
-            conn, scope, after=after, limit=size, metadata=metadata, annotations=annotations,
-            reviews=reviews,
-        )  # fmt: skip
+    async def fetch(after: Key | None) -> Batch:
+        if render_sql is not None:
+            return await export_source.rendered_batch(
+                conn, scope, after=after, limit=size, render_sql=render_sql
+            )
+        return await export_source.batch(conn, scope, after=after, limit=size, **reads)
 
-    pending: asyncio.Task[list[ExportConversation]] | None = asyncio.create_task(fetch(None))
+    pending: asyncio.Task[Batch] | None = asyncio.create_task(fetch(None))
     try:
         while pending is not None:
             current = await pending

@@ -12,8 +12,10 @@ import zlib
 from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
+from uuid import UUID
 
 from services.exporter.formats import (
+    NOT_TRAINABLE,
     ExportConversation,
     ExportOptions,
     ExportSummary,
@@ -24,6 +26,8 @@ from services.exporter.formats import (
     get_transformer,
     get_validator,
 )
+from services.exporter.formats.base import rendered_turn_count
+from shared.models.export import RenderedConversation
 
 CHUNK_BYTES = 1024 * 1024
 YIELD_EVERY = 100
@@ -75,18 +79,18 @@ class Tally:
     exported_ids: bytearray = field(default_factory=bytearray)
     read: int = 0
 
-    def exported(self, conv: ExportConversation) -> None:
+    def exported(self, id: UUID, tier: str, quality: float | None, turns: int) -> None:
         """Count a conversation that made it into the file."""
-        self.summary.add(conv)
-        self.quality.add(conv.quality_score)
-        self.exported_ids += conv.id.bytes
+        self.summary.count(tier, quality, turns)
+        self.quality.add(quality)
+        self.exported_ids += id.bytes
 
-    def failed(self, conv: ExportConversation, reason: str) -> None:
+    def failed(self, id: UUID, conversation_id: str, reason: str) -> None:
         """Report a conversation that could not be rendered (never silently dropped)."""
         self.failure_count += 1
         if len(self.failures) < MAX_REPORTED_FAILURES:
             self.failures.append(
-                {"id": str(conv.id), "conversation_id": conv.conversation_id, "reason": reason}
+                {"id": str(id), "conversation_id": conversation_id, "reason": reason}
             )
 
 
@@ -104,14 +108,24 @@ class ExportStream:
         """Start the file."""
         self._write(self.transformer.header())
 
-    def add(self, conv: ExportConversation) -> None:
-        """Render one conversation, or report why it cannot be."""
+    def add(self, conv: ExportConversation | RenderedConversation) -> None:
+        """Render one conversation (or take the bytes PostgreSQL rendered), or report why it
+        cannot be."""
+        tally = self.tally
+        if type(conv) is RenderedConversation:
+            if conv.data is None:
+                tally.failed(conv.id, conv.conversation_id, NOT_TRAINABLE)
+                return
+            tally.exported(conv.id, conv.tier, conv.quality_score, conv.turn_count)
+            self._write(conv.data)
+            return
+        assert type(conv) is ExportConversation
         try:
             data = self.transformer.render(conv)
         except RenderError as exc:
-            self.tally.failed(conv, exc.reason)
+            tally.failed(conv.id, conv.conversation_id, exc.reason)
             return
-        self.tally.exported(conv)
+        tally.exported(conv.id, conv.tier, conv.quality_score, rendered_turn_count(conv))
         self._write(data)
 
     @property
@@ -121,10 +135,14 @@ class ExportStream:
 
     def take(self) -> bytes:
         """The pending output, as the file holds it before compression."""
-        data = b"".join(self._parts)
-        self._parts.clear()
+        return b"".join(self.take_parts())
+
+    def take_parts(self) -> list[bytes]:
+        """The pending output in the pieces it was rendered in (header, conversations)."""
+        parts = self._parts
+        self._parts = []
         self._pending = 0
-        return data
+        return parts
 
     def footer(self) -> bytes:
         """The rest of the file: pending output and the format's footer."""
@@ -169,7 +187,7 @@ def render_small(
     return data, stream.tally, stream.transformer.content_type
 
 
-Batches = AsyncIterator[list[ExportConversation]]
+Batches = AsyncIterator[list[ExportConversation] | list[RenderedConversation]]
 AfterBatch = Callable[[int], Awaitable[None]]
 
 
@@ -190,9 +208,9 @@ async def file_chunks(
             await asyncio.sleep(0)
         stream.tally.read += len(batch)
         if stream.chunk_ready:
-            data = stream.take()
-            validator.feed(data)
-            yield stream.stored(data)
+            parts = stream.take_parts()
+            validator.feed_parts(parts)
+            yield stream.stored(b"".join(parts))
         await after_batch(stream.tally.read)
     tail = stream.footer()
     validator.feed(tail)

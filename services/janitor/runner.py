@@ -16,6 +16,7 @@ from services.janitor.reconcile import reconcile
 from services.janitor.recovery import recover_stuck_jobs
 from services.janitor.retention import conversation_retention
 from services.janitor.schedule import Schedule, parse_schedule
+from services.janitor.uploads import abort_stale_uploads
 from shared.logging import bound_context, get_logger
 from shared.settings import Settings
 
@@ -51,6 +52,9 @@ TASKS: dict[str, Task] = {
         Task("export-failure-ratio", export_failure_ratio,
              "janitor_export_failure_ratio_schedule",
              "failed / finished exports over the window: gauge, warning when high"),
+        Task("abort-stale-uploads", abort_stale_uploads,
+             "janitor_abort_stale_uploads_schedule",
+             "unfinished uploads of dead exporters (S3 multipart, local partial files): abort"),
     )
 }  # fmt: skip
 TASK_NAMES: tuple[str, ...] = tuple(TASKS)

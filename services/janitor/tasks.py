@@ -56,6 +56,12 @@ async def export_failure_ratio(ctx: WorkerContext) -> dict[str, Any]:
     return await _run(ctx, "export-failure-ratio")
 
 
+@instrumented("janitor")
+async def abort_stale_uploads(ctx: WorkerContext) -> dict[str, Any]:
+    """Abort the unfinished uploads of exporters that died."""
+    return await _run(ctx, "abort-stale-uploads")
+
+
 # Task name (cron name, arq function name, `convoforge janitor run` name) → job function.
 TASK_FUNCTIONS = {
     "expire-exports": expire_exports,
@@ -64,4 +70,5 @@ TASK_FUNCTIONS = {
     "reconcile": reconcile,
     "recover-stuck-jobs": recover_stuck_jobs,
     "export-failure-ratio": export_failure_ratio,
+    "abort-stale-uploads": abort_stale_uploads,
 }

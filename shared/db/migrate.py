@@ -8,6 +8,7 @@ from pathlib import Path
 
 import asyncpg
 
+from shared.db.bootstrap import SEARCH_MATCH_FUNCTION, search_is_indexable
 from shared.logging import get_logger
 
 MIGRATIONS_DIR = Path(__file__).resolve().parents[2] / "deploy" / "migrations"
@@ -47,9 +48,19 @@ async def migrate(dsn: str, directory: Path = MIGRATIONS_DIR) -> list[str]:
     try:
         await conn.execute("SELECT pg_advisory_lock($1)", _LOCK_KEY)
         try:
-            return await _apply_pending(conn, load_migrations(directory))
+            applied = await _apply_pending(conn, load_migrations(directory))
         finally:
             await conn.execute("SELECT pg_advisory_unlock($1)", _LOCK_KEY)
+        if not await search_is_indexable(conn):
+            # Production usually migrates without DATABASE_ADMIN_URL, so say it here too.
+            log.warning(
+                "db.migration.search_not_indexable",
+                reason=f"{SEARCH_MATCH_FUNCTION} is not LEAKPROOF in this database: full-text "
+                "search (q) stays correct but cannot use its index under row-level security",
+                fix="run `convoforge migrate` once with DATABASE_ADMIN_URL naming a superuser, "
+                f"or as a superuser: ALTER FUNCTION {SEARCH_MATCH_FUNCTION} LEAKPROOF",
+            )
+        return applied
     finally:
         await conn.close()
 

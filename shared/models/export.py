@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
-from typing import Any, Literal
+from typing import Any, Literal, NamedTuple
 from uuid import UUID
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
@@ -112,10 +113,14 @@ class ExportLog(BaseModel):
         return ExportConfig.model_validate({**self.config, "scope": self.scope})
 
 
-class ExportTurn(BaseModel):
-    """One turn as the exporter reads it from the database."""
+# The exporter's input: rows read from our own schema, whose types PostgreSQL already enforces
+# (CHECK constraints included), so they are typed records rather than pydantic models.
+# Re-validating 100,000 conversations x 10 turns cost more than rendering them
+# (docs/export.md, "Performance"); the file itself is checked by the format's validator.
 
-    model_config = ConfigDict(frozen=True)
+
+class ExportTurn(NamedTuple):
+    """One turn as the exporter reads it from the database."""
 
     turn_number: int
     role: Role
@@ -127,23 +132,20 @@ class ExportTurn(BaseModel):
     tone: str | None = None
 
 
-class ReviewEntry(BaseModel):
+class ReviewEntry(NamedTuple):
     """One row of a conversation's review history."""
 
-    model_config = ConfigDict(frozen=True)
-
     action: str
-    from_status: str | None = None
+    from_status: str | None
     to_status: str
-    reviewer_id: UUID | None = None
-    notes: str | None = None
+    reviewer_id: UUID | None
+    notes: str | None
     created_at: datetime
 
 
-class ExportConversation(BaseModel):
+@dataclass(slots=True, kw_only=True)
+class ExportConversation:
     """One conversation with its turns (and reviews when asked for) as fed to a transformer."""
-
-    model_config = ConfigDict(frozen=True)
 
     id: UUID
     conversation_id: str
@@ -155,11 +157,10 @@ class ExportConversation(BaseModel):
     topic: str | None = None
     intent: str | None = None
     tone: str | None = None
-    # Factories, not `[]`/`{}`: pydantic deep-copies a mutable default for every instance.
-    category: list[str] = Field(default_factory=list)
-    tags: list[str] = Field(default_factory=list)
+    category: list[str] = field(default_factory=list)
+    tags: list[str] = field(default_factory=list)
     quality_score: float | None = None
-    quality_metrics: dict[str, Any] = Field(default_factory=dict)
+    quality_metrics: dict[str, Any] = field(default_factory=dict)
     is_flagged: bool = False
     created_at: datetime
     updated_at: datetime
@@ -173,4 +174,21 @@ class ExportConversation(BaseModel):
     model: str | None = None
     system_prompt: str | None = None
     turns: list[ExportTurn]
-    reviews: list[ReviewEntry] = Field(default_factory=list)
+    reviews: list[ReviewEntry] = field(default_factory=list)
+
+
+class RenderedConversation(NamedTuple):
+    """A conversation whose file bytes PostgreSQL produced (the plain JSONL fast path).
+
+    `data` is None when the conversation cannot be rendered (no user or no assistant turn);
+    `turn_count` counts the rendered turns, the synthetic system turn included. The field
+    order is the SELECT's (`export_source.rendered_batch`).
+    """
+
+    id: UUID
+    conversation_id: str
+    tier: str
+    quality_score: float | None
+    created_at: datetime
+    turn_count: int
+    data: bytes | None

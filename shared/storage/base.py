@@ -28,6 +28,15 @@ class UploadResult:
     parts: int
 
 
+@dataclass(frozen=True)
+class StaleUploadSweep:
+    """What `ObjectStore.abort_stale_uploads` did, by outcome."""
+
+    aborted: int = 0  # S3 multipart uploads aborted, local partial files removed
+    recent: int = 0  # younger than the cutoff: possibly still being written, left alone
+    failed: int = 0  # could not be aborted or removed (logged); the next sweep tries again
+
+
 class StorageError(Exception):
     """The storage backend failed (network, permissions, missing bucket)."""
 
@@ -37,7 +46,7 @@ class ObjectMissing(StorageError):
 
 
 class ObjectStore(Protocol):
-    """Put, get, stream, multipart-upload, delete, list, head and sign objects."""
+    """Put, get, stream, multipart-upload, delete, list, head and sign objects; sweep leftovers."""
 
     name: str
 
@@ -76,6 +85,16 @@ class ObjectStore(Protocol):
 
     async def head(self, key: str) -> ObjectInfo | None:
         """Size and time of `key`, or None when it does not exist."""
+
+    async def abort_stale_uploads(self, *, started_before: datetime) -> StaleUploadSweep:
+        """Discard unfinished `upload_stream` leftovers of writers that died.
+
+        S3: multipart uploads initiated before `started_before` (an aware datetime) are
+        aborted. Local: files in the partial directory last written before it are removed.
+        Younger ones may belong to a running upload and are left alone, so the cutoff must lie
+        further back than any upload can last. One failed abort is logged and counted, never
+        raised; StorageError only when the backend cannot be listed at all.
+        """
 
     async def presign_get(self, key: str, *, expires_in: int, filename: str | None = None) -> str:
         """A URL anyone can GET until it expires (with a download filename when given)."""

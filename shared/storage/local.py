@@ -9,10 +9,20 @@ import uuid
 from collections.abc import AsyncIterable, AsyncIterator
 from datetime import UTC, datetime
 from pathlib import Path
+from stat import S_ISREG
 from typing import Any, BinaryIO
 
-from shared.storage.base import ObjectInfo, ObjectMissing, StorageError, UploadResult
+from shared.logging import get_logger
+from shared.storage.base import (
+    ObjectInfo,
+    ObjectMissing,
+    StaleUploadSweep,
+    StorageError,
+    UploadResult,
+)
 from shared.storage.signing import sign_url
+
+log = get_logger(__name__)
 
 _PARTIAL_DIR = ".partial"
 
@@ -148,6 +158,40 @@ class LocalObjectStore:
             return await asyncio.to_thread(_info, key, path)
         except FileNotFoundError:
             return None
+
+    async def abort_stale_uploads(self, *, started_before: datetime) -> StaleUploadSweep:
+        """Remove partial files not written to since `started_before` (their writer died)."""
+        return await asyncio.to_thread(self._sweep_partials, started_before.timestamp())
+
+    def _sweep_partials(self, cutoff: float) -> StaleUploadSweep:
+        directory = self.root / _PARTIAL_DIR
+        try:
+            entries = list(os.scandir(directory))
+        except FileNotFoundError:
+            return StaleUploadSweep()
+        except OSError as exc:
+            raise StorageError(f"cannot list {directory}: {exc}") from exc
+        removed = recent = failed = 0
+        for entry in entries:
+            try:
+                stat = entry.stat(follow_symlinks=False)
+                if not S_ISREG(stat.st_mode):
+                    continue  # only files are ever written here; anything else is not ours
+                if stat.st_mtime >= cutoff:
+                    recent += 1
+                    continue
+                os.unlink(entry.path)
+            except FileNotFoundError:
+                continue  # finished (renamed into place) or removed meanwhile
+            except OSError as exc:
+                failed += 1
+                log.warning("storage.partial.remove_failed", file=entry.name, error=str(exc))
+                continue
+            removed += 1
+            modified = datetime.fromtimestamp(stat.st_mtime, tz=UTC).isoformat()
+            log.info("storage.partial.removed", file=entry.name, size=stat.st_size,
+                     last_modified=modified)  # fmt: skip
+        return StaleUploadSweep(aborted=removed, recent=recent, failed=failed)
 
     async def presign_get(self, key: str, *, expires_in: int, filename: str | None = None) -> str:
         """An HMAC-signed URL that the API's /files route serves."""

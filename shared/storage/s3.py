@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import hashlib
+from collections import Counter
 from collections.abc import AsyncIterable, AsyncIterator
 from contextlib import AsyncExitStack
+from datetime import datetime
 from typing import Any
 
 from aiobotocore.config import AioConfig
@@ -12,14 +14,27 @@ from aiobotocore.session import get_session
 from botocore.exceptions import BotoCoreError, ClientError
 
 from shared.logging import get_logger
-from shared.storage.base import ObjectInfo, ObjectMissing, StorageError, UploadResult
+from shared.storage.base import (
+    ObjectInfo,
+    ObjectMissing,
+    StaleUploadSweep,
+    StorageError,
+    UploadResult,
+)
 
 log = get_logger(__name__)
 _MISSING_CODES = frozenset({"404", "NoSuchKey", "NotFound"})
+# The lifecycle rule a bucket the app manages gets (see ensure_bucket).
+ABORT_INCOMPLETE_UPLOADS_RULE_ID = "convoforge-abort-incomplete-multipart-uploads"
+ABORT_INCOMPLETE_UPLOADS_DAYS = 1
+
+
+def _code(exc: ClientError) -> str:
+    return str(exc.response.get("Error", {}).get("Code"))
 
 
 def _is_missing(exc: ClientError) -> bool:
-    return str(exc.response.get("Error", {}).get("Code")) in _MISSING_CODES
+    return _code(exc) in _MISSING_CODES
 
 
 class S3ObjectStore:
@@ -68,12 +83,54 @@ class S3ObjectStore:
             await store.ensure_bucket()
         return store
 
-    async def ensure_bucket(self) -> None:
-        """Create the bucket when it does not exist yet."""
+    async def ensure_bucket(
+        self, *, abort_incomplete_after_days: int = ABORT_INCOMPLETE_UPLOADS_DAYS
+    ) -> None:
+        """Create the bucket when it does not exist yet, with the lifecycle rule below."""
         try:
             await self._client.head_bucket(Bucket=self.bucket)
         except ClientError:
             await self._client.create_bucket(Bucket=self.bucket)
+        await self._ensure_abort_rule(abort_incomplete_after_days)
+
+    async def _ensure_abort_rule(self, days: int) -> None:
+        """Give a bucket without any lifecycle configuration an AbortIncompleteMultipartUpload
+        rule, so storage itself discards the parts of uploads whose writer died.
+
+        An existing configuration is never changed: it belongs to whoever wrote it (a
+        read-modify-write could also race their edits); the janitor's abort-stale-uploads
+        sweep covers such buckets. A server without lifecycle support (MinIO does not support
+        this rule and purges stale uploads itself after 24 h; Swift's s3api) costs a warning.
+        """
+        try:
+            current = await self._client.get_bucket_lifecycle_configuration(Bucket=self.bucket)
+        except ClientError as exc:
+            if _code(exc) != "NoSuchLifecycleConfiguration":
+                log.warning("storage.lifecycle.unreadable", bucket=self.bucket, error=str(exc))
+                return
+            current = None
+        except BotoCoreError as exc:
+            log.warning("storage.lifecycle.unreadable", bucket=self.bucket, error=str(exc))
+            return
+        if current is not None:
+            rules = current.get("Rules", [])
+            if not any("AbortIncompleteMultipartUpload" in rule for rule in rules):
+                log.info("storage.lifecycle.no_abort_rule", bucket=self.bucket)
+            return
+        rule = {
+            "ID": ABORT_INCOMPLETE_UPLOADS_RULE_ID,
+            "Filter": {"Prefix": ""},
+            "Status": "Enabled",
+            "AbortIncompleteMultipartUpload": {"DaysAfterInitiation": days},
+        }
+        try:
+            await self._client.put_bucket_lifecycle_configuration(
+                Bucket=self.bucket, LifecycleConfiguration={"Rules": [rule]}
+            )
+        except (ClientError, BotoCoreError) as exc:
+            log.warning("storage.lifecycle.rule_not_added", bucket=self.bucket, error=str(exc))
+            return
+        log.info("storage.lifecycle.rule_added", bucket=self.bucket, days=days)
 
     async def put(
         self,
@@ -167,6 +224,38 @@ class S3ObjectStore:
             last_modified=response["LastModified"],
             content_type=response.get("ContentType"),
         )
+
+    async def abort_stale_uploads(self, *, started_before: datetime) -> StaleUploadSweep:
+        """ListMultipartUploads, every page; abort those initiated before `started_before`."""
+        outcomes: Counter[str] = Counter()
+        paginator = self._client.get_paginator("list_multipart_uploads")
+        try:
+            async for page in paginator.paginate(Bucket=self.bucket):
+                for upload in page.get("Uploads", []):
+                    if upload["Initiated"] >= started_before:
+                        outcomes["recent"] += 1
+                    else:
+                        outcomes[await self._abort_upload(upload)] += 1
+        except (ClientError, BotoCoreError) as exc:  # the listing: _abort_upload never raises
+            raise StorageError(f"listing uploads of {self.bucket} failed: {exc}") from exc
+        return StaleUploadSweep(
+            aborted=outcomes["aborted"], recent=outcomes["recent"], failed=outcomes["failed"]
+        )
+
+    async def _abort_upload(self, upload: dict[str, Any]) -> str:
+        key, initiated = upload["Key"], upload["Initiated"].isoformat()
+        try:
+            await self._client.abort_multipart_upload(
+                Bucket=self.bucket, Key=key, UploadId=upload["UploadId"]
+            )
+        except (ClientError, BotoCoreError) as exc:
+            if isinstance(exc, ClientError) and _code(exc) == "NoSuchUpload":
+                return "gone"  # completed or aborted since the listing
+            log.warning("storage.multipart.stale_abort_failed", key=key, initiated=initiated,
+                        error=str(exc))  # fmt: skip
+            return "failed"
+        log.info("storage.multipart.stale_aborted", key=key, initiated=initiated)
+        return "aborted"
 
     async def presign_get(self, key: str, *, expires_in: int, filename: str | None = None) -> str:
         """A SigV4 presigned GetObject URL."""

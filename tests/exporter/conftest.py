@@ -21,6 +21,7 @@ from services.exporter.formats import (
     ReviewEntry,
     get_transformer,
 )
+from shared.models.export import Role
 
 FIXTURES = Path(__file__).resolve().parents[2].parent / "shared" / "fixtures" / "conversations"
 EXPORT_DATE = datetime(2025, 11, 20, 9, 30, tzinfo=UTC)
@@ -53,7 +54,7 @@ def options(fmt: str, **flags: bool) -> ExportOptions:
     return ExportOptions.model_validate({"format": fmt, "export_date": EXPORT_DATE, **flags})
 
 
-def conversation(slug: str, turns: Sequence[tuple[str, str]], **fields: Any) -> ExportConversation:
+def conversation(slug: str, turns: Sequence[tuple[Role, str]], **fields: Any) -> ExportConversation:
     """A conversation with turns numbered from 1 and sensible defaults."""
     values: dict[str, Any] = {
         "id": uuid5(NAMESPACE_URL, slug),
@@ -64,12 +65,12 @@ def conversation(slug: str, turns: Sequence[tuple[str, str]], **fields: Any) -> 
         "created_at": CREATED,
         "updated_at": CREATED + timedelta(hours=1),
         "turns": [
-            ExportTurn.model_validate({"turn_number": n, "role": role, "content": text})
+            ExportTurn(turn_number=n, role=role, content=text)
             for n, (role, text) in enumerate(turns, start=1)
         ],
     }
     values.update(fields)
-    return ExportConversation.model_validate(values)
+    return ExportConversation(**values)
 
 
 def conversation_from_seed(path: Path, *, system_as_turn: bool) -> ExportConversation:
@@ -140,7 +141,7 @@ def _pair_turns(pair: dict[str, Any], *, first_number: int) -> list[ExportTurn]:
     return [user, assistant]
 
 
-HOSTILE_TURNS = [
+HOSTILE_TURNS: list[tuple[Role, str]] = [
     ("user", 'Quote " and "" doubled, commas, semicolons; done'),
     ("assistant", "line1\r\nline2\nline3\rline4\n\n\nends with a newline\n"),
     ("user", "\tstarts with a tab"),

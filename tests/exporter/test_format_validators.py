@@ -13,6 +13,7 @@ from services.exporter.formats import (
     ExportSummary,
     OutputInvalid,
     ValidationReport,
+    Validator,
     get_validator,
 )
 
@@ -207,4 +208,42 @@ def test_adjacent_conversations_sharing_a_slug_count_twice(
             summary.conversation_count,
             summary.total_turns,
         )
+    )
+
+
+def _outcome(options: ExportOptions, feed: Callable[[Validator], None]) -> object:
+    """What a fresh validator concludes: its counts, or the failure's reason."""
+    validator = get_validator(options)
+    try:
+        feed(validator)
+        report = validator.finish()
+    except OutputInvalid as exc:
+        return exc.reason
+    return counts(report), report.byte_count
+
+
+GOOD_LINE = b'{"messages":[{"role":"user","content":"a"},{"role":"assistant","content":"b"}]}\n'
+
+
+@pytest.mark.parametrize(
+    "parts",
+    [
+        [GOOD_LINE, GOOD_LINE],
+        [GOOD_LINE + GOOD_LINE],  # two lines in one piece
+        [GOOD_LINE[:10], GOOD_LINE[10:], GOOD_LINE],  # a line across pieces
+        [GOOD_LINE, b"\n", GOOD_LINE],  # a blank line
+        [GOOD_LINE, b'{"messages": "no"}\n'],
+        [GOOD_LINE, GOOD_LINE[:-1]],  # truncated: no final LF
+        [b'{"messages":[{"role":"user","content":"a"}]}\n'],  # no assistant
+    ],
+)
+@pytest.mark.parametrize("fmt", FORMATS)
+def test_feeding_parts_concludes_what_feeding_their_concatenation_does(
+    make_options: MakeOptions, fmt: str, parts: list[bytes]
+) -> None:
+    """JSONL checks whole-line pieces in place; the result must not depend on that."""
+    options = make_options(fmt, include_metadata=False)
+    joined = b"".join(parts)
+    assert _outcome(options, lambda v: v.feed_parts(parts)) == _outcome(
+        options, lambda v: v.feed(joined)
     )

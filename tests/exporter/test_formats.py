@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import dataclasses
 import io
 import json
 import re
@@ -459,7 +460,7 @@ def test_turns_render_in_turn_number_order(
         ExportTurn(turn_number=5, role="assistant", content="second"),
         ExportTurn(turn_number=1, role="user", content="first"),
     ]
-    shuffled = make_conversation("order", []).model_copy(update={"turns": turns})
+    shuffled = dataclasses.replace(make_conversation("order", []), turns=turns)
     messages = json.loads(export(make_options("jsonl"), [shuffled])[0])["messages"]
     assert [m["content"] for m in messages] == ["first", "second"]
 

@@ -226,9 +226,11 @@ async def test_jsonl_is_plain_chat_format_unless_metadata_is_asked_for(
     assert doc["summary"]["tier_distribution"] == {"template": 1, "edge_case": 2}
 
 
+# jsonl without metadata is rendered by PostgreSQL, markdown by Python: both report it.
+@pytest.mark.parametrize("fmt", ["markdown", "jsonl"])
 async def test_unrenderable_conversation_is_reported_not_dropped(
     db: asyncpg.Pool, storage: ObjectStore, owner: UUID, conversations: list[Conversation],
-    worker: helpers.Worker,
+    worker: helpers.Worker, fmt: str,
 ) -> None:  # fmt: skip
     broken = conversations[1]
     async with tenant_transaction(db, owner) as conn:
@@ -236,7 +238,7 @@ async def test_unrenderable_conversation_is_reported_not_dropped(
             "DELETE FROM conversation_turns WHERE conversation_id = $1 AND role = 'assistant'",
             broken.id,
         )
-    export = await helpers.new_export(db, owner, helpers.config(scope="all", format="markdown"))
+    export = await helpers.new_export(db, owner, helpers.config(scope="all", format=fmt))
     result = await helpers.run(worker, export.id)
     done = await helpers.fetch_export(db, owner, export.id)
     assert result["render_failures"] == 1

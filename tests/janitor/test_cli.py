@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
+import time
+import uuid
 
 from services.janitor.context import JanitorDeps, redis_key
 from services.janitor.lock import RedisLock
@@ -39,6 +42,24 @@ async def test_run_prints_the_report(local_deps: JanitorDeps, owner: User) -> No
     ] == "expired"
 
 
+async def test_run_sweeps_dead_uploads_of_the_configured_store(local_deps: JanitorDeps) -> None:
+    settings = local_deps.settings  # the session's local store, as `open_storage` opens it
+    partial_dir = settings.storage_local_dir.resolve() / ".partial"
+    partial_dir.mkdir(parents=True, exist_ok=True)
+    dead, running = partial_dir / uuid.uuid4().hex, partial_dir / uuid.uuid4().hex
+    for path in (dead, running):
+        path.write_bytes(b"half")
+    long_ago = time.time() - settings.janitor_stale_upload_age_seconds - 60
+    os.utime(dead, (long_ago, long_ago))
+    done = _cli(settings, "run", "abort-stale-uploads")
+    assert done.returncode == 0, done.stderr
+    report = json.loads(done.stdout.strip().splitlines()[-1])
+    assert (report["outcome"], report["counts"]["aborted"]) == ("ok", 1)
+    assert not dead.exists()
+    assert running.exists()
+    running.unlink()
+
+
 async def test_run_refuses_while_another_replica_runs_it(local_deps: JanitorDeps) -> None:
     lock = RedisLock(local_deps.redis, redis_key(local_deps.settings, "lock", "reconcile"), ttl=30)
     assert await lock.acquire()
@@ -55,6 +76,7 @@ def test_list_and_unknown_job(settings: Settings) -> None:
     assert listed.returncode == 0, listed.stderr
     assert "expire-exports" in listed.stdout
     assert "0 2 * * *" in listed.stdout
+    assert "abort-stale-uploads      45 * * * *" in listed.stdout
     unknown = _cli(settings, "run", "sweep-everything")
     assert unknown.returncode == 2
     assert "invalid choice" in unknown.stderr

@@ -45,6 +45,7 @@ def test_default_schedules_and_periods() -> None:
     assert periods["recover-stuck-jobs"] == periods["export-failure-ratio"] == 300
     assert 28 * 86_400 <= periods["prune-audit-logs"] <= 31 * 86_400
     assert periods["conversation-retention"] == 86_400
+    assert periods["abort-stale-uploads"] == 3_600
 
 
 def test_cron_jobs_follow_the_settings() -> None:

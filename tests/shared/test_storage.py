@@ -7,11 +7,25 @@ import hashlib
 import os
 import uuid
 from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import httpx
 import pytest
+from botocore.exceptions import ClientError
+from pydantic import SecretStr
 
-from shared.storage import LocalObjectStore, ObjectMissing, ObjectStore, S3ObjectStore
+from shared.settings import Settings
+from shared.storage import (
+    LocalObjectStore,
+    ObjectMissing,
+    ObjectStore,
+    S3ObjectStore,
+    StorageError,
+)
+from shared.storage.base import StaleUploadSweep
+from shared.storage.s3 import ABORT_INCOMPLETE_UPLOADS_RULE_ID
+from tests.conftest import s3_settings
 
 MIB = 1024 * 1024
 
@@ -163,3 +177,232 @@ async def test_presigned_url_expires(storage: ObjectStore) -> None:
 
 async def test_check_reports_reachable(storage: ObjectStore) -> None:
     await storage.check()
+
+
+# --- leftovers of writers that died mid-upload ------------------------------------------------
+
+
+async def _listed_uploads(store: S3ObjectStore, prefix: str = "") -> dict[str, datetime]:
+    """Upload id → `Initiated` as the server reports it (moto reports a fixed 2010 date)."""
+    listing = await store._client.list_multipart_uploads(Bucket=store.bucket, Prefix=prefix)
+    return {upload["UploadId"]: upload["Initiated"] for upload in listing.get("Uploads", [])}
+
+
+async def _abandon_multipart_upload(store: S3ObjectStore, key: str) -> str:
+    """What an exporter killed mid-export leaves on S3: an upload with a part, never finished."""
+    created = await store._client.create_multipart_upload(Bucket=store.bucket, Key=key)
+    upload_id: str = created["UploadId"]
+    await store._client.upload_part(
+        Bucket=store.bucket, Key=key, UploadId=upload_id, PartNumber=1, Body=b"x" * 1024
+    )
+    return upload_id
+
+
+def _partial_file(store: LocalObjectStore, *, age: timedelta) -> Path:
+    """What an exporter killed mid-export leaves locally: a partial file, last written `age` ago."""
+    path = store.root / ".partial" / uuid.uuid4().hex
+    path.write_bytes(b"half an export")
+    written = (datetime.now(UTC) - age).timestamp()
+    os.utime(path, (written, written))
+    return path
+
+
+async def test_stale_multipart_uploads_are_aborted_and_recent_ones_kept(
+    storage: ObjectStore,
+) -> None:
+    if not isinstance(storage, S3ObjectStore):
+        pytest.skip("multipart uploads are S3's; the local backend's partial files: below")
+    key = _key("abandoned.jsonl")
+    upload_id = await _abandon_multipart_upload(storage, key)
+    initiated = (await _listed_uploads(storage))[upload_id]
+
+    # Started after the cutoff: possibly still running, left alone.
+    kept = await storage.abort_stale_uploads(started_before=initiated - timedelta(minutes=1))
+    assert kept.recent >= 1
+    assert upload_id in await _listed_uploads(storage)
+
+    swept = await storage.abort_stale_uploads(started_before=initiated + timedelta(seconds=1))
+    assert swept.aborted >= 1
+    assert swept.failed == 0
+    assert upload_id not in await _listed_uploads(storage)
+    with pytest.raises(ClientError, match="NoSuchUpload"):  # its parts are gone too
+        await storage._client.list_parts(Bucket=storage.bucket, Key=key, UploadId=upload_id)
+    assert await storage.head(key) is None
+
+
+async def test_stale_partial_files_are_removed_and_recent_ones_kept(
+    storage: ObjectStore,
+) -> None:
+    if not isinstance(storage, LocalObjectStore):
+        pytest.skip("partial files are the local backend's; S3's multipart uploads: above")
+    stale = _partial_file(storage, age=timedelta(hours=2))
+    fresh = _partial_file(storage, age=timedelta(minutes=5))
+    stray = storage.root / ".partial" / "not-a-file"
+    stray.mkdir()  # only files are ever written there: anything else is not touched
+
+    sweep = await storage.abort_stale_uploads(started_before=datetime.now(UTC) - timedelta(hours=1))
+
+    assert sweep == StaleUploadSweep(aborted=1, recent=1, failed=0)
+    assert not stale.exists()
+    assert fresh.exists()
+    assert stray.is_dir()
+
+
+async def test_a_running_upload_survives_a_sweep(storage: ObjectStore) -> None:
+    key = _key("running.jsonl")
+    data = os.urandom(6 * MIB)
+    resume = asyncio.Event()
+    started = asyncio.Event()
+
+    async def producer() -> AsyncIterator[bytes]:
+        yield data[: 5 * MIB]
+        started.set()
+        await resume.wait()
+        yield data[5 * MIB :]
+
+    task = asyncio.create_task(storage.upload_stream(key, producer(), part_size=5 * MIB))
+    await started.wait()
+    if isinstance(storage, S3ObjectStore):
+        # moto dates every upload 2010: take the server's own word for when this one started.
+        (started_at,) = (await _listed_uploads(storage, key)).values()
+    else:
+        started_at = datetime.now(UTC) - timedelta(seconds=30)
+    sweep = await storage.abort_stale_uploads(started_before=started_at)
+    assert sweep.recent >= 1
+    assert sweep.aborted == 0
+    resume.set()
+    result = await task
+    assert result.size == len(data)
+    assert await storage.get(key) == data
+
+
+async def test_one_failed_abort_does_not_stop_the_sweep(
+    storage: ObjectStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    if isinstance(storage, S3ObjectStore):
+        stuck_key, gone_key = _key("stuck.jsonl"), _key("gone.jsonl")
+        stuck = await _abandon_multipart_upload(storage, stuck_key)
+        gone = await _abandon_multipart_upload(storage, gone_key)
+        real_abort = storage._client.abort_multipart_upload
+
+        async def refusing_abort(**kwargs: str) -> object:
+            if kwargs["UploadId"] == stuck:
+                error = {"Error": {"Code": "AccessDenied", "Message": "no"}}
+                raise ClientError(error, "AbortMultipartUpload")
+            return await real_abort(**kwargs)
+
+        monkeypatch.setattr(storage._client, "abort_multipart_upload", refusing_abort)
+        sweep = await storage.abort_stale_uploads(started_before=datetime.now(UTC))
+        listed = await _listed_uploads(storage)
+        assert stuck in listed
+        assert gone not in listed
+        monkeypatch.undo()
+        await storage._client.abort_multipart_upload(
+            Bucket=storage.bucket, Key=stuck_key, UploadId=stuck
+        )
+    else:
+        assert isinstance(storage, LocalObjectStore)
+        stuck_path = _partial_file(storage, age=timedelta(hours=2))
+        gone_path = _partial_file(storage, age=timedelta(hours=2))
+        real_unlink = os.unlink
+
+        def refusing_unlink(path: str) -> None:
+            if path == str(stuck_path):
+                raise PermissionError(13, "Permission denied", path)
+            real_unlink(path)
+
+        monkeypatch.setattr("shared.storage.local.os.unlink", refusing_unlink)
+        sweep = await storage.abort_stale_uploads(started_before=datetime.now(UTC))
+        assert stuck_path.exists()
+        assert not gone_path.exists()
+    assert sweep.failed == 1
+    assert sweep.aborted >= 1
+
+
+async def test_sweep_of_an_unreachable_store_raises(
+    storage: ObjectStore, settings: Settings, request: pytest.FixtureRequest
+) -> None:
+    broken: ObjectStore
+    if isinstance(storage, S3ObjectStore):
+        s3 = s3_settings(settings, request.getfixturevalue("s3_config"))
+        broken = await _open_s3(s3, bucket=f"cf-missing-{uuid.uuid4().hex[:12]}", create=False)
+    else:
+        assert isinstance(storage, LocalObjectStore)
+        broken = LocalObjectStore(storage.root / "nested", base_url="x", signing_secret=b"x")
+        partial = storage.root / "nested" / ".partial"
+        partial.rmdir()
+        partial.write_bytes(b"not a directory")
+    try:
+        with pytest.raises(StorageError):
+            await broken.abort_stale_uploads(started_before=datetime.now(UTC))
+    finally:
+        await broken.close()
+
+
+# --- the bucket's own lifecycle rule ----------------------------------------------------------
+
+ABORT_RULE = {
+    "ID": ABORT_INCOMPLETE_UPLOADS_RULE_ID,
+    "Filter": {"Prefix": ""},
+    "Status": "Enabled",
+    "AbortIncompleteMultipartUpload": {"DaysAfterInitiation": 1},
+}
+
+
+async def _open_s3(settings: Settings, *, bucket: str, create: bool) -> S3ObjectStore:
+    def secret(value: SecretStr | None) -> str | None:
+        return value.get_secret_value() if value else None
+
+    return await S3ObjectStore.open(
+        bucket=bucket,
+        endpoint_url=settings.s3_endpoint_url,
+        region=settings.s3_region,
+        access_key_id=secret(settings.s3_access_key_id),
+        secret_access_key=secret(settings.s3_secret_access_key),
+        create_bucket=create,
+    )
+
+
+@pytest.fixture
+def lifecycle_s3(settings: Settings, request: pytest.FixtureRequest) -> Settings:
+    """S3 settings for tests that make buckets of their own (moto; Swift has no lifecycle)."""
+    if os.environ.get("S3_TEST_BACKEND") == "swift":
+        pytest.skip("Swift's s3api has no bucket lifecycle configuration")
+    return s3_settings(settings, request.getfixturevalue("s3_config"))
+
+
+async def _rules(store: S3ObjectStore) -> list[dict[str, object]]:
+    config = await store._client.get_bucket_lifecycle_configuration(Bucket=store.bucket)
+    rules: list[dict[str, object]] = config["Rules"]
+    return rules
+
+
+async def test_created_bucket_aborts_incomplete_uploads_itself(lifecycle_s3: Settings) -> None:
+    store = await _open_s3(lifecycle_s3, bucket=f"cf-lc-{uuid.uuid4().hex[:12]}", create=True)
+    try:
+        assert await _rules(store) == [ABORT_RULE]
+        await store.ensure_bucket()  # every process start: nothing changes, nothing fails
+        assert await _rules(store) == [ABORT_RULE]
+    finally:
+        await store.close()
+
+
+async def test_existing_lifecycle_configuration_is_never_changed(lifecycle_s3: Settings) -> None:
+    store = await _open_s3(lifecycle_s3, bucket=f"cf-lc-{uuid.uuid4().hex[:12]}", create=False)
+    try:
+        await store._client.create_bucket(Bucket=store.bucket)
+        theirs = {"ID": "expire-tmp", "Filter": {"Prefix": "tmp/"}, "Status": "Enabled",
+                  "Expiration": {"Days": 7}}  # fmt: skip
+        await store._client.put_bucket_lifecycle_configuration(
+            Bucket=store.bucket, LifecycleConfiguration={"Rules": [theirs]}
+        )
+        await store.ensure_bucket()
+        assert await _rules(store) == [theirs]
+        # A bucket that exists without any configuration (made before this rule existed) gets it.
+        await store._client.delete_bucket_lifecycle(Bucket=store.bucket)
+        await store.ensure_bucket(abort_incomplete_after_days=3)
+        assert await _rules(store) == [
+            {**ABORT_RULE, "AbortIncompleteMultipartUpload": {"DaysAfterInitiation": 3}}
+        ]
+    finally:
+        await store.close()

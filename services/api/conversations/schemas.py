@@ -27,8 +27,14 @@ class ConversationPage(BaseModel):
     """One page of a list."""
 
     items: list[ConversationOut]
-    next_cursor: str | None
-    total: int
+    next_cursor: str | None = Field(
+        description="pass as `cursor` (with the same filters and sort) for the next page; "
+        "null on the last page"
+    )
+    total: int = Field(
+        description="how many conversations match the filters: the exact count at the time of "
+        "the first page, carried unchanged to the following pages through the cursor"
+    )
 
 
 class BatchImport(BaseModel):

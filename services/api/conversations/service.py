@@ -131,12 +131,27 @@ async def list_page(
     cursor_token: str | None,
     limit: int,
 ) -> ConversationPage:
-    """A filtered, sorted page with the total count and the next cursor."""
-    after = pagination.decode(sort, cursor_token) if cursor_token else None
+    """A filtered, sorted page with the total count and the next cursor.
+
+    `total` is exact as of the first page: counted there (or, when that page holds every match,
+    its length) and carried in the cursor to the following pages, which then need no count(*),
+    the most expensive part of a list request at 100K rows. A cursor used with other filters
+    than its total counted (or one made before totals were carried) is counted again.
+    """
+    cursor = pagination.decode_cursor(sort, cursor_token) if cursor_token else None
+    after = cursor.key if cursor else None
     page = await queries.list_page(conn, owner_id, filters, sort, after, limit, ConversationOut)
-    total = await queries.count(conn, owner_id, filters)
+    digest = pagination.filters_digest(filters)
+    total = cursor.total_for(digest) if cursor else None
+    if total is None:
+        if cursor is None and not page.has_more:
+            total = len(page.items)
+        else:
+            total = await queries.count(conn, owner_id, filters)
     last = page.last_key
-    next_cursor = pagination.encode(sort, last) if page.has_more and last else None
+    next_cursor = None
+    if page.has_more and last:
+        next_cursor = pagination.encode(sort, last, total=total, digest=digest)
     return ConversationPage(items=page.items, next_cursor=next_cursor, total=total)
 
 

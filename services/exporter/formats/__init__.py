@@ -1,6 +1,7 @@
 """Export formats: transformers that stream conversations into bytes, and their validators."""
 
 from services.exporter.formats.base import (
+    NOT_TRAINABLE,
     ExportConversation,
     ExportOptions,
     ExportSummary,
@@ -10,6 +11,7 @@ from services.exporter.formats.base import (
     Transformer,
     get_transformer,
 )
+from services.exporter.formats.jsonl import render_sql as database_render_sql
 from services.exporter.formats.validate import (
     OutputInvalid,
     ValidationReport,
@@ -18,6 +20,7 @@ from services.exporter.formats.validate import (
 )
 
 __all__ = [
+    "NOT_TRAINABLE",
     "ExportConversation",
     "ExportOptions",
     "ExportSummary",
@@ -28,6 +31,7 @@ __all__ = [
     "Transformer",
     "ValidationReport",
     "Validator",
+    "database_render_sql",
     "get_transformer",
     "get_validator",
 ]

@@ -33,6 +33,8 @@ from shared.models.export import Role as Role
 ExportFormat = Literal["jsonl", "json", "csv", "markdown"]
 
 _BY_TURN_NUMBER = attrgetter("turn_number")
+# Why a conversation is left out of a file (also reported for conversations PostgreSQL rendered).
+NOT_TRAINABLE = "needs at least one user and one assistant turn"
 
 
 class ExportOptions(BaseModel):
@@ -75,13 +77,9 @@ def export_turns(conv: ExportConversation) -> list[ExportTurn]:
     turns = sorted(conv.turns, key=_BY_TURN_NUMBER)
     roles = {t.role for t in turns}
     if "user" not in roles or "assistant" not in roles:
-        raise RenderError(conv.conversation_id, "needs at least one user and one assistant turn")
+        raise RenderError(conv.conversation_id, NOT_TRAINABLE)
     if _needs_system_turn(conv):
-        # model_construct: the values are already validated and this runs once per conversation.
-        system = ExportTurn.model_construct(
-            turn_number=0, role="system", content=conv.system_prompt or ""
-        )
-        turns.insert(0, system)
+        turns.insert(0, ExportTurn(0, "system", conv.system_prompt or ""))
     return turns
 
 
@@ -97,12 +95,16 @@ class ExportSummary:
 
     def add(self, conv: ExportConversation) -> None:
         """Count a conversation; call it only after its render() succeeded."""
+        self.count(conv.tier, conv.quality_score, rendered_turn_count(conv))
+
+    def count(self, tier: str, quality_score: float | None, turns: int) -> None:
+        """Count a rendered conversation by its parts (`turns` as `rendered_turn_count`)."""
         self.conversation_count += 1
-        self.total_turns += rendered_turn_count(conv)
-        if conv.quality_score is not None:
-            self.quality_sum += conv.quality_score
+        self.total_turns += turns
+        if quality_score is not None:
+            self.quality_sum += quality_score
             self.quality_count += 1
-        self.tier_distribution[conv.tier] = self.tier_distribution.get(conv.tier, 0) + 1
+        self.tier_distribution[tier] = self.tier_distribution.get(tier, 0) + 1
 
     @property
     def average_quality_score(self) -> float | None:

@@ -7,6 +7,14 @@
   persona, emotion, topic, plus the fields the other flags add (`fields.optional_fields`);
   ``include_full_content`` off drops ``quality_metrics`` and review notes from it.
 - No other top-level key; no blank lines; every line, the last included, ends with ``\\n``.
+
+Without metadata (the default, and what fine-tuning APIs take as is) PostgreSQL builds the
+lines itself (`PLAIN_LINE_SQL`): the exporter then only checks and stores them, and the
+rendering runs on the database's core while the exporter validates the previous batch. Its
+output is byte-identical to `JsonlTransformer.render` (tests/exporter/test_jsonl_sql.py):
+``to_json(text)`` escapes exactly what orjson escapes (``"``, ``\\``, and the control
+characters below U+0020, as ``\\b \\t \\n \\f \\r`` or ``\\u00xx``) and keeps every
+other character as UTF-8.
 """
 
 from __future__ import annotations
@@ -17,11 +25,43 @@ import orjson
 
 from services.exporter.formats.base import (
     ExportConversation,
+    ExportOptions,
     RenderError,
     Transformer,
     export_turns,
 )
 from services.exporter.formats.fields import optional_fields
+
+# One conversation's line as `JsonlTransformer.render` writes it without metadata: the turns in
+# turn_number order, the system prompt first as a synthetic turn when there is no system turn
+# (base.export_turns), NULL when a user or an assistant turn is missing (RenderError there).
+# A SELECT over the turns of `c` (see export_source.rendered_batch).
+PLAIN_LINE_SQL = """
+SELECT a.turns + a.synthetic::int AS turn_count,
+       CASE WHEN a.trainable THEN convert_to(
+           '{"messages":['
+           || CASE WHEN a.synthetic
+                   THEN '{"role":"system","content":' || to_json(c.system_prompt)::text || '},'
+                   ELSE '' END
+           || a.messages || E']}\\n', 'UTF8') END AS data
+  FROM (SELECT count(*) AS turns,
+               coalesce(bool_or(t.role = 'user') AND bool_or(t.role = 'assistant'), false)
+                   AS trainable,
+               coalesce(c.system_prompt, '') <> ''
+                   AND NOT coalesce(bool_or(t.role = 'system'), false) AS synthetic,
+               string_agg('{"role":' || to_json(t.role)::text
+                          || ',"content":' || to_json(t.content)::text || '}',
+                          ',' ORDER BY t.turn_number) AS messages
+          FROM conversation_turns t
+         WHERE t.conversation_id = c.id) AS a
+"""
+
+
+def render_sql(options: ExportOptions) -> str | None:
+    """The SQL that renders this export's conversations in PostgreSQL, when there is one."""
+    if options.format == "jsonl" and not options.include_metadata:
+        return PLAIN_LINE_SQL
+    return None
 
 
 class JsonlTransformer(Transformer):

@@ -76,6 +76,12 @@ class Validator(ABC):
         del self._pending[: last + 1]
         self._lines(complete.split(b"\n"))
 
+    def feed_parts(self, parts: list[bytes]) -> None:
+        """Consume the next output as the pieces it was rendered in (same result as feeding
+        their concatenation)."""
+        for part in parts:
+            self.feed(part)
+
     def _lines(self, lines: list[bytes]) -> None:
         """Check complete lines in order."""
         for line in lines:
@@ -121,7 +127,18 @@ class Validator(ABC):
 class JsonlValidator(Validator):
     """One ``{"messages": [...], "metadata"?: {...}}`` object per line."""
 
-    def _line(self, line: bytes) -> None:
+    def feed_parts(self, parts: list[bytes]) -> None:
+        """Each rendered conversation is one whole line: check it where it is, without the
+        split's copy (a memoryview without the LF); anything else goes through `feed`."""
+        for part in parts:
+            if self._pending or part.count(b"\n") != 1 or not part.endswith(b"\n"):
+                self.feed(part)
+                continue
+            self._byte_count += len(part)
+            self._line_number += 1
+            self._line(memoryview(part)[:-1])
+
+    def _line(self, line: bytes | memoryview) -> None:
         """Parse one example and count its messages."""
         # Exact type() checks: orjson builds plain dict/list/str, and this runs once per line
         # of files with millions of lines.

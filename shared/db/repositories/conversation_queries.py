@@ -12,12 +12,27 @@ from shared.db.repositories.conversations import CONVERSATION_COLUMNS, to_conver
 from shared.models.conversation import Conversation
 from shared.models.query import ConversationFilters, SortKey
 
-# Each sort key is a non-null expression with an index on (owner_id, expr, id).
-SORT_EXPRESSIONS: dict[str, tuple[str, str]] = {
-    "created_at": ("created_at", "timestamptz"),
-    "quality_score": ("coalesce(quality_score, -1)", "numeric"),
-    "title": ("coalesce(title, '')", "text"),
-    "status": ("status", "text"),
+
+@dataclass(frozen=True)
+class _SortKey:
+    """How one sort field orders, pages and shows up in the cursor."""
+
+    column: str  # non-null, with an index on (owner_id, column, id) (0001, 0007)
+    value: str  # the key as the cursor carries it, in the field's own terms
+    bound: str  # the cursor's value (parameter {}) in `column`'s terms
+
+
+# Under the app role's forced row-level security the keyset condition `(column, id) > (...)` is
+# only an index condition if its comparisons on columns are LEAKPROOF: plain columns compared
+# as timestamptz, text, smallint and uuid are (numeric comparisons and coalesce() are not, hence
+# the stored title_key and quality_key, 0007). Functions of the parameters alone do not matter.
+SORT_KEYS: dict[str, _SortKey] = {
+    "created_at": _SortKey("created_at", "created_at", "{}::timestamptz"),
+    "quality_score": _SortKey(
+        "quality_key", "coalesce(quality_score, -1)", "({}::numeric * 10)::smallint"
+    ),
+    "title": _SortKey("title_key", "title_key", "{}::text"),
+    "status": _SortKey("status", "status", "{}::text"),
 }
 
 
@@ -49,10 +64,13 @@ def where_for(owner_id: UUID, filters: ConversationFilters) -> _Where:
             where.add(f"{name} = {{}}", values[0])
         elif values:
             where.add(f"{name} = ANY({{}}::text[])", values)
+    # Under the app role's forced row-level security a condition can only be an index condition
+    # if no non-LEAKPROOF function is applied to a column in it (lower() on the parameter alone
+    # is fine). The stored lowercase `*_key` columns (0007) make these plain, leakproof texteq.
     for name in ("persona", "emotion", "topic"):
         value = getattr(filters, name)
         if value is not None:
-            where.add(f"lower({name}) = lower({{}})", value)
+            where.add(f"{name}_key = lower({{}})", value)
     if filters.quality_min is not None:
         where.add("quality_score >= {}", filters.quality_min)
     if filters.quality_max is not None:
@@ -64,6 +82,8 @@ def where_for(owner_id: UUID, filters: ConversationFilters) -> _Where:
     if filters.flagged is not None:
         where.add("is_flagged = {}", filters.flagged)
     if filters.q:
+        # Indexable (conversations_owner_search_idx) once ts_match_vq, the function of @@, is
+        # LEAKPROOF: shared/db/bootstrap.py marks it when it runs as a superuser.
         where.add("search_vector @@ websearch_to_tsquery('simple', {})", filters.q)
     return where
 
@@ -88,20 +108,20 @@ def list_sql(
     limit: int,
 ) -> tuple[str, list[Any]]:
     """The keyset-paginated SELECT (exposed for EXPLAIN tests and the benchmark baseline)."""
-    field = sort.lstrip("-")
-    expression, cast = SORT_EXPRESSIONS[field]
+    key = SORT_KEYS[sort.lstrip("-")]
     descending = sort.startswith("-")
     where = where_for(owner_id, filters)
     if after is not None:
         op = "<" if descending else ">"
         where.args.extend(after)
         n = len(where.args)
-        where.clauses.append(f"({expression}, id) {op} (${n - 1}::{cast}, ${n}::uuid)")
+        bound = key.bound.format(f"${n - 1}")
+        where.clauses.append(f"({key.column}, id) {op} ({bound}, ${n}::uuid)")
     direction = "DESC" if descending else "ASC"
     where.args.append(limit + 1)
     sql = (
-        f"SELECT {CONVERSATION_COLUMNS}, {expression} AS sort_key FROM conversations "
-        f"WHERE {where.sql} ORDER BY {expression} {direction}, id {direction} "
+        f"SELECT {CONVERSATION_COLUMNS}, {key.value} AS sort_key FROM conversations "
+        f"WHERE {where.sql} ORDER BY {key.column} {direction}, id {direction} "
         f"LIMIT ${len(where.args)}"
     )
     return sql, where.args
@@ -118,6 +138,7 @@ async def list_page(
 ) -> Page[ConversationT]:
     """Up to `limit` conversations after the cursor key, validated once, straight into `model`
     (the API's response class, so no second validation pass per row)."""
+    await plan_per_search(conn, filters)
     sql, args = list_sql(owner_id, filters, sort, after, limit)
     rows = await conn.fetch(sql, *args)
     has_more = len(rows) > limit
@@ -126,8 +147,21 @@ async def list_page(
     return Page([model.model_validate(dict(row)) for row in rows], last, has_more)
 
 
+async def plan_per_search(conn: asyncpg.Connection, filters: ConversationFilters) -> None:
+    """For a `q` search, plan this transaction's statements with their values.
+
+    The best plan depends on the words: a rare one is found through the search index, a common
+    one sooner by walking the sort's own index. A prepared statement's generic plan (which
+    asyncpg's statement cache gets after five executions when PostgreSQL deems it no dearer)
+    cannot tell them apart and was seen walking the whole tenant for a rare word.
+    """
+    if filters.q:
+        await conn.execute("SET LOCAL plan_cache_mode = force_custom_plan")
+
+
 async def count(conn: asyncpg.Connection, owner_id: UUID, filters: ConversationFilters) -> int:
-    """How many conversations match the filters."""
+    """How many conversations match the filters (call `plan_per_search` first in the
+    transaction, as `list_page` does)."""
     where = where_for(owner_id, filters)
     total: int = await conn.fetchval(
         f"SELECT count(*) FROM conversations WHERE {where.sql}", *where.args

@@ -17,7 +17,13 @@ import asyncpg
 
 from shared.db.repositories.conversation_queries import where_for
 from shared.models.conversation import ConversationStatus
-from shared.models.export import ExportConversation, ExportScope
+from shared.models.export import (
+    ExportConversation,
+    ExportScope,
+    ExportTurn,
+    RenderedConversation,
+    ReviewEntry,
+)
 from shared.models.query import ConversationFilters
 
 # What every file needs (identity, order, the summary's tier and quality) and what only the
@@ -51,7 +57,13 @@ _REVIEWS_SQL = (
     "ORDER BY conversation_id, created_at, id"
 )
 
+# What a conversation rendered by PostgreSQL needs: keyset order, the tally, the system prompt.
+_RENDERED_FIELDS = (
+    "id, conversation_id, tier, quality_score::float8 AS quality_score, created_at, system_prompt"
+)
 Key = tuple[datetime, UUID]
+_make_turn = ExportTurn._make
+_make_rendered = RenderedConversation._make
 
 
 @dataclass(frozen=True)
@@ -109,21 +121,28 @@ async def missing_ids(conn: asyncpg.Connection, ids: list[UUID]) -> list[UUID]:
     return [row["wanted"] for row in rows]
 
 
-def _batch_sql(
-    scope: Scope, after: Key | None, limit: int, *, metadata: bool, annotations: bool
-) -> str:
-    fields = _ESSENTIAL_FIELDS + (_METADATA_FIELDS if metadata else "")
-    arrays = _TURN_ARRAYS | (_ANNOTATION_ARRAYS if annotations else {})
-    turns = ", ".join(f"{sql} AS turn_{name}" for name, sql in arrays.items())
+def _page_sql(scope: Scope, after: Key | None, fields: str) -> str:
+    """One keyset page of the scope's conversations (the LIMIT is the last argument)."""
     where = scope.where
     if after is not None:
         n = len(scope.args)
         where += f" AND (created_at, id) > (${n + 1}::timestamptz, ${n + 2}::uuid)"
     limit_arg = len(scope.args) + (3 if after is not None else 1)
     return (
+        f"SELECT {fields} FROM conversations WHERE {where} "
+        f"ORDER BY created_at, id LIMIT ${limit_arg}"
+    )
+
+
+def _batch_sql(
+    scope: Scope, after: Key | None, limit: int, *, metadata: bool, annotations: bool
+) -> str:
+    fields = _ESSENTIAL_FIELDS + (_METADATA_FIELDS if metadata else "")
+    arrays = _TURN_ARRAYS | (_ANNOTATION_ARRAYS if annotations else {})
+    turns = ", ".join(f"{sql} AS turn_{name}" for name, sql in arrays.items())
+    return (
         f"SELECT c.*, {', '.join(f'tt.turn_{n}' for n in arrays)} "
-        f"FROM (SELECT {fields} FROM conversations WHERE {where} "
-        f"ORDER BY created_at, id LIMIT ${limit_arg}) AS c "
+        f"FROM ({_page_sql(scope, after, fields)}) AS c "
         f"CROSS JOIN LATERAL (SELECT {turns} FROM conversation_turns t "
         f"WHERE t.conversation_id = c.id) AS tt ORDER BY c.created_at, c.id"
     )
@@ -151,26 +170,40 @@ async def batch(
     return [_conversation(row, annotations, history.get(row["id"], ())) for row in rows]
 
 
+async def rendered_batch(
+    conn: asyncpg.Connection, scope: Scope, *, after: Key | None, limit: int, render_sql: str
+) -> list[RenderedConversation]:
+    """Up to `limit` conversations after the key, rendered by PostgreSQL.
+
+    `render_sql` is a SELECT over `conversation_turns t WHERE t.conversation_id = c.id` (`c`
+    has the columns of `_RENDERED_FIELDS`) returning one row: `turn_count` and `data` (bytea,
+    NULL when the conversation cannot be rendered); the format module that owns it proves it
+    byte-identical to its Python renderer.
+    """
+    sql = (
+        f"SELECT c.id, c.conversation_id, c.tier, c.quality_score, c.created_at, r.turn_count, "
+        f"r.data FROM ({_page_sql(scope, after, _RENDERED_FIELDS)}) AS c "
+        f"CROSS JOIN LATERAL ({render_sql}) AS r ORDER BY c.created_at, c.id"
+    )
+    rows = await conn.fetch(sql, *scope.args, *(after or ()), limit)
+    return list(map(_make_rendered, rows))
+
+
 def _conversation(row: asyncpg.Record, annotations: bool, reviews: Any) -> ExportConversation:
     values = dict(row)
     columns = [values.pop(f"turn_{name}") or () for name in _TURN_ARRAYS]
     if annotations:
-        names = (*_TURN_ARRAYS, *_ANNOTATION_ARRAYS)
         columns += [values.pop(f"turn_{name}") or () for name in _ANNOTATION_ARRAYS]
-        turns = zip(*columns, strict=True)
-        values["turns"] = [dict(zip(names, turn, strict=True)) for turn in turns]
     else:
-        # The hot path of every export: one small dict per turn, built without zip(names).
-        values["turns"] = [
-            {"turn_number": number, "role": role, "content": content}
-            for number, role, content in zip(*columns, strict=True)
-        ]
-    values["reviews"] = reviews
-    # Validation from plain dicts is pydantic's fast path (faster than model_construct).
-    return ExportConversation.model_validate(values)
+        columns += [[None] * len(columns[0])] * len(_ANNOTATION_ARRAYS)
+    # The hot path of every export: the turn arrays zipped straight into typed tuples (the
+    # column order of _TURN_ARRAYS + _ANNOTATION_ARRAYS is ExportTurn's field order).
+    values["turns"] = list(map(_make_turn, zip(*columns, strict=True)))
+    values["reviews"] = [ReviewEntry(**entry) for entry in reviews]
+    return ExportConversation(**values)
 
 
-def last_key(conversations: list[ExportConversation]) -> Key:
+def last_key(conversations: list[ExportConversation] | list[RenderedConversation]) -> Key:
     """The keyset position after a batch."""
     last = conversations[-1]
     return last.created_at, last.id
