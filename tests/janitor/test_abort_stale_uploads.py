@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-import os
 import uuid
 from dataclasses import replace
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
@@ -15,6 +14,7 @@ from services.janitor.context import JanitorDeps
 from services.janitor.runner import run_task
 from shared.settings import Settings
 from shared.storage import LocalObjectStore, S3ObjectStore, StorageError
+from tests.support.storage import stale_partial_file
 
 TASK = "abort-stale-uploads"
 
@@ -27,15 +27,6 @@ def _with(deps: JanitorDeps, **update: object) -> JanitorDeps:
     return replace(deps, settings=deps.settings.model_copy(update=update))
 
 
-def _partial(store: LocalObjectStore, *, age: timedelta) -> Path:
-    """A partial file as a dead exporter leaves it, last written `age` ago."""
-    path = store.root / ".partial" / uuid.uuid4().hex
-    path.write_bytes(b'{"messages": [')
-    written = (datetime.now(UTC) - age).timestamp()
-    os.utime(path, (written, written))
-    return path
-
-
 async def _uploads(store: S3ObjectStore, key: str) -> list[str]:
     listing = await store._client.list_multipart_uploads(Bucket=store.bucket, Prefix=key)
     return [upload["UploadId"] for upload in listing.get("Uploads", [])]
@@ -44,8 +35,8 @@ async def _uploads(store: S3ObjectStore, key: str) -> list[str]:
 async def test_partial_files_of_dead_exporters_are_removed(local_deps: JanitorDeps) -> None:
     assert isinstance(local_deps.storage, LocalObjectStore)
     age = local_deps.settings.janitor_stale_upload_age_seconds
-    dead = _partial(local_deps.storage, age=timedelta(seconds=age + 60))
-    running = _partial(local_deps.storage, age=timedelta(seconds=age - 60))
+    dead = stale_partial_file(local_deps.storage, age=timedelta(seconds=age + 60))
+    running = stale_partial_file(local_deps.storage, age=timedelta(seconds=age - 60))
     aborted_before = _metric("convoforge_janitor_items_total", {"action": "aborted"})
     ok_before = _metric("convoforge_janitor_runs_total", {"outcome": "ok"})
 
@@ -71,7 +62,7 @@ async def test_abandoned_uploads_are_aborted_on_either_backend(deps: JanitorDeps
                                  PartNumber=1, Body=b"x" * 1024)  # fmt: skip
     else:
         assert isinstance(deps.storage, LocalObjectStore)
-        partial = _partial(deps.storage, age=timedelta(minutes=1))
+        partial = stale_partial_file(deps.storage, age=timedelta(minutes=1))
 
     async def still_there() -> bool:
         if isinstance(deps.storage, S3ObjectStore):

@@ -8,7 +8,6 @@ import os
 import uuid
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 
 import httpx
 import pytest
@@ -26,6 +25,7 @@ from shared.storage import (
 from shared.storage.base import StaleUploadSweep
 from shared.storage.s3 import ABORT_INCOMPLETE_UPLOADS_RULE_ID
 from tests.conftest import s3_settings
+from tests.support.storage import stale_partial_file
 
 MIB = 1024 * 1024
 
@@ -198,15 +198,6 @@ async def _abandon_multipart_upload(store: S3ObjectStore, key: str) -> str:
     return upload_id
 
 
-def _partial_file(store: LocalObjectStore, *, age: timedelta) -> Path:
-    """What an exporter killed mid-export leaves locally: a partial file, last written `age` ago."""
-    path = store.root / ".partial" / uuid.uuid4().hex
-    path.write_bytes(b"half an export")
-    written = (datetime.now(UTC) - age).timestamp()
-    os.utime(path, (written, written))
-    return path
-
-
 async def test_stale_multipart_uploads_are_aborted_and_recent_ones_kept(
     storage: ObjectStore,
 ) -> None:
@@ -235,8 +226,8 @@ async def test_stale_partial_files_are_removed_and_recent_ones_kept(
 ) -> None:
     if not isinstance(storage, LocalObjectStore):
         pytest.skip("partial files are the local backend's; S3's multipart uploads: above")
-    stale = _partial_file(storage, age=timedelta(hours=2))
-    fresh = _partial_file(storage, age=timedelta(minutes=5))
+    stale = stale_partial_file(storage, age=timedelta(hours=2))
+    fresh = stale_partial_file(storage, age=timedelta(minutes=5))
     stray = storage.root / ".partial" / "not-a-file"
     stray.mkdir()  # only files are ever written there: anything else is not touched
 
@@ -302,8 +293,8 @@ async def test_one_failed_abort_does_not_stop_the_sweep(
         )
     else:
         assert isinstance(storage, LocalObjectStore)
-        stuck_path = _partial_file(storage, age=timedelta(hours=2))
-        gone_path = _partial_file(storage, age=timedelta(hours=2))
+        stuck_path = stale_partial_file(storage, age=timedelta(hours=2))
+        gone_path = stale_partial_file(storage, age=timedelta(hours=2))
         real_unlink = os.unlink
 
         def refusing_unlink(path: str) -> None:
