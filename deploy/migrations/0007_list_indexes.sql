@@ -16,7 +16,10 @@
 -- walk and page N read every row of the pages before it (180 ms for a cursor 31,866 rows deep).
 -- Stored sort keys make it an index condition again: the title as text (text comparisons are
 -- leakproof) and the quality in tenths as a smallint (quality_score is numeric(3,1), so this is
--- exact; NULL sorts as -1.0, as before).
+-- exact; NULL sorts as -1.0, as before). The title key is the title's first 200 characters
+-- (ties by id): the key travels in the next-page cursor, which must stay a short query
+-- parameter whatever the title (imported titles have no length limit), and a whole long title
+-- could exceed a btree entry's maximum size.
 --
 -- Adding the columns rewrites the table once (ACCESS EXCLUSIVE while it runs); they cost a few
 -- expressions per write.
@@ -24,7 +27,7 @@ ALTER TABLE conversations
     ADD COLUMN persona_key text GENERATED ALWAYS AS (lower(persona)) STORED,
     ADD COLUMN emotion_key text GENERATED ALWAYS AS (lower(emotion)) STORED,
     ADD COLUMN topic_key text GENERATED ALWAYS AS (lower(topic)) STORED,
-    ADD COLUMN title_key text GENERATED ALWAYS AS (coalesce(title, '')) STORED,
+    ADD COLUMN title_key text GENERATED ALWAYS AS (left(coalesce(title, ''), 200)) STORED,
     ADD COLUMN quality_key smallint
         GENERATED ALWAYS AS ((coalesce(quality_score, -1) * 10)::smallint) STORED;
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 from shared.settings import Settings
 from shared.storage.base import ObjectInfo, ObjectMissing, ObjectStore, StorageError, UploadResult
 from shared.storage.local import LocalObjectStore
@@ -34,7 +36,15 @@ async def open_storage(settings: Settings) -> ObjectStore:
         access_key_id=_secret(settings.s3_access_key_id),
         secret_access_key=_secret(settings.s3_secret_access_key),
         create_bucket=settings.s3_create_bucket,
+        abort_incomplete_after_days=abort_incomplete_after_days(settings),
     )
+
+
+def abort_incomplete_after_days(settings: Settings) -> int:
+    """The bucket rule's age for unfinished multipart uploads: whole days, at least 1, never
+    shorter than the janitor's stale-upload age (which settings keep above the export job
+    timeout), so storage never aborts the upload of an export that is still running."""
+    return max(1, math.ceil(settings.janitor_stale_upload_age_seconds / 86_400))
 
 
 def _secret(value: object) -> str | None:

@@ -57,6 +57,7 @@ class S3ObjectStore:
         access_key_id: str | None,
         secret_access_key: str | None,
         create_bucket: bool = False,
+        abort_incomplete_after_days: int = ABORT_INCOMPLETE_UPLOADS_DAYS,
     ) -> S3ObjectStore:
         """Create the client (path-style addressing works with every S3 clone)."""
         stack = AsyncExitStack()
@@ -80,7 +81,7 @@ class S3ObjectStore:
         )
         store = cls(client, bucket, stack)
         if create_bucket:
-            await store.ensure_bucket()
+            await store.ensure_bucket(abort_incomplete_after_days=abort_incomplete_after_days)
         return store
 
     async def ensure_bucket(

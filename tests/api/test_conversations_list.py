@@ -237,21 +237,47 @@ async def test_cursor_with_a_malformed_total_is_422(
     assert response.json()["error"]["details"][0]["path"] == "cursor"
 
 
+# The longest titles PATCH accepts (500 characters), in the characters that grow most in a
+# cursor: 3-byte CJK, 4-byte emoji, control characters escaped as \u00XX; plus two that share
+# their first 200 characters (the sort key's length) so the id tie-break is crossed too.
+LONG_TITLES = [
+    "中" * 500,
+    "😅" * 500,
+    "".join(chr(1 + i % 31) for i in range(500)),
+    "same start " * 20 + "A" * 280,
+    "same start " * 20 + "B" * 280,
+]
+
+
 async def test_long_titles_page_by_title(client: httpx.AsyncClient, account: Account) -> None:
-    """A title sort key travels in the cursor: long titles must not make it too long."""
+    """The title sort key travels in the cursor: no title may make it too long to send back."""
     await _import(client, account, [seed_file(f"{i}-{'very-long-name-' * 40}") for i in range(3)])
-    seen: list[str] = []
-    url = "/v1/conversations?limit=1&sort=title"
-    page = (await client.get(url, headers=account.headers)).json()
-    while True:
-        seen.extend(item["id"] for item in page["items"])
-        assert page["total"] == 3
-        if page["next_cursor"] is None:
-            break
-        response = await client.get(f"{url}&cursor={page['next_cursor']}", headers=account.headers)
-        assert response.status_code == 200, response.text
-        page = response.json()
-    assert len(set(seen)) == 3
+    await _import(client, account, [seed_file(f"titled-{i}") for i in range(len(LONG_TITLES))])
+    listed = (await client.get("/v1/conversations?limit=100", headers=account.headers)).json()
+    titled = [item for item in listed["items"] if item["conversation_id"].startswith("titled-")]
+    for item, title in zip(
+        sorted(titled, key=lambda i: i["conversation_id"]), LONG_TITLES, strict=True
+    ):
+        patched = await client.patch(
+            f"/v1/conversations/{item['id']}", json={"title": title}, headers=account.headers
+        )
+        assert patched.status_code == 200, patched.text
+    total = 3 + len(LONG_TITLES)
+    for sort in ("title", "-title"):
+        seen: list[str] = []
+        url = f"/v1/conversations?limit=1&sort={sort}"
+        page = (await client.get(url, headers=account.headers)).json()
+        while True:
+            seen.extend(item["id"] for item in page["items"])
+            assert page["total"] == total
+            if page["next_cursor"] is None:
+                break
+            response = await client.get(
+                f"{url}&cursor={page['next_cursor']}", headers=account.headers
+            )
+            assert response.status_code == 200, response.text
+            page = response.json()
+        assert len(seen) == len(set(seen)) == total, sort
 
 
 async def test_cursor_is_bound_to_its_sort(client: httpx.AsyncClient, account: Account) -> None:

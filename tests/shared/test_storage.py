@@ -21,6 +21,7 @@ from shared.storage import (
     ObjectStore,
     S3ObjectStore,
     StorageError,
+    open_storage,
 )
 from shared.storage.base import StaleUploadSweep
 from shared.storage.s3 import ABORT_INCOMPLETE_UPLOADS_RULE_ID
@@ -374,6 +375,32 @@ async def test_created_bucket_aborts_incomplete_uploads_itself(lifecycle_s3: Set
         assert await _rules(store) == [ABORT_RULE]
         await store.ensure_bucket()  # every process start: nothing changes, nothing fails
         assert await _rules(store) == [ABORT_RULE]
+    finally:
+        await store.close()
+
+
+@pytest.mark.parametrize(
+    ("stale_age_seconds", "days"), [(6 * 3600, 1), (86_400, 1), (86_401, 2), (3 * 86_400, 3)]
+)
+async def test_bucket_rule_never_aborts_sooner_than_the_janitor(
+    lifecycle_s3: Settings, stale_age_seconds: int, days: int
+) -> None:
+    """open_storage derives the rule's days from JANITOR_STALE_UPLOAD_AGE_SECONDS (which must
+    exceed the export job timeout), so a long export timeout lengthens the bucket rule too."""
+    configured = lifecycle_s3.model_copy(
+        update={
+            "s3_bucket": f"cf-lc-{uuid.uuid4().hex[:12]}",
+            "s3_create_bucket": True,
+            "janitor_stale_upload_age_seconds": stale_age_seconds,
+            "export_job_timeout_seconds": stale_age_seconds - 60,
+        }
+    )
+    store = await open_storage(configured)
+    assert isinstance(store, S3ObjectStore)
+    try:
+        assert await _rules(store) == [
+            {**ABORT_RULE, "AbortIncompleteMultipartUpload": {"DaysAfterInitiation": days}}
+        ]
     finally:
         await store.close()
 
