@@ -10,7 +10,6 @@ import platform
 import random
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -30,6 +29,7 @@ from shared.db.migrate import migrate
 from shared.db.repositories import users as users_repo
 from shared.models.user import UserRole
 from shared.security import mint_key
+from tests.support.servers import free_port
 
 REPO = Path(__file__).resolve().parents[1]
 ADMIN_DSN = os.environ.get(
@@ -118,14 +118,6 @@ async def postgres_settings(dsn: str) -> dict[str, str]:
 
 # ---------------------------------------------------------------------------------------------
 # The API as a real process
-
-
-def free_port() -> int:
-    """A TCP port nothing listens on right now."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
 
 
 class ApiServer:
@@ -253,7 +245,7 @@ def _comm(pid: int) -> str:
 _TICK = os.sysconf("SC_CLK_TCK")
 
 
-def _cpu_seconds(pid: int) -> float:
+def cpu_seconds(pid: int) -> float:
     """utime+stime of one process (all its threads), 0 if it is gone."""
     try:
         fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
@@ -308,12 +300,12 @@ def _system_cpu() -> tuple[float, float]:
 
 def cpu_snapshot(api_pids: Iterable[int], postgres_pids: Iterable[int]) -> CpuSnapshot:
     """Read /proc for the API processes, the bench database's postgres processes and us."""
-    postgres = {pid: _cpu_seconds(pid) for pid in postgres_pids}
+    postgres = {pid: cpu_seconds(pid) for pid in postgres_pids}
     usage = os.times()
     busy, idle = _system_cpu()
     return CpuSnapshot(
         wall=time.monotonic(),
-        api={pid: _cpu_seconds(pid) for pid in api_pids},
+        api={pid: cpu_seconds(pid) for pid in api_pids},
         postgres=postgres,
         client=usage.user + usage.system,
         busy=busy,

@@ -24,15 +24,20 @@ import sys
 import tempfile
 import time
 import uuid
-from collections.abc import AsyncIterator, Iterator
-from contextlib import contextmanager
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import asyncpg
 import httpx
-from _support import REDIS_URL, BenchDatabase, bench_database, log
+from _support import (
+    REDIS_URL,
+    BenchDatabase,
+    bench_database,
+    cpu_seconds,
+    log,
+)
 from pydantic import SecretStr
 
 from services.exporter.upload import upload_pipelined
@@ -42,6 +47,7 @@ from shared.models.export import ExportConfig, ExportLog
 from shared.queue import RUN_EXPORT, create_redis, enqueue, job_id
 from shared.settings import Settings
 from shared.storage import S3ObjectStore
+from tests.support.servers import free_port, moto_server, wait_http
 
 REPO = Path(__file__).resolve().parents[1]
 BUCKET = "convoforge-bench"
@@ -100,45 +106,6 @@ class Figures:
     def rate(self) -> float:
         """Conversations per second."""
         return self.size / self.export_s
-
-
-@contextmanager
-def moto_server() -> Iterator[str]:
-    """moto's S3 server on loopback, stopped on exit."""
-    port = _free_port()
-    proc = subprocess.Popen(
-        [str(Path(sys.executable).parent / "moto_server"), "-H", "127.0.0.1", "-p", str(port)],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    url = f"http://127.0.0.1:{port}"
-    try:
-        _wait_http(f"{url}/moto-api/")
-        yield url
-    finally:
-        proc.terminate()
-        proc.wait(timeout=10)
-
-
-def _free_port() -> int:
-    import socket
-
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
-def _wait_http(url: str, timeout: float = 30) -> None:
-    deadline = time.monotonic() + timeout
-    while True:
-        try:
-            httpx.get(url, timeout=1)
-            return
-        except httpx.TransportError:
-            if time.monotonic() > deadline:
-                raise
-            time.sleep(0.1)
 
 
 async def seed(db: BenchDatabase, size: int) -> uuid.UUID:
@@ -277,18 +244,18 @@ async def run_exporter(
 ) -> tuple[ExportLog, float, float]:
     """One export by a fresh exporter process: the finished row, its peak RSS (MB) and the
     CPU seconds the exporter spent on the job (start-up excluded)."""
-    port = _free_port()
+    port = free_port()
     log_path = workdir / "exporter.log"
     proc = start_exporter(settings, port, log_path)
     try:
         try:
-            _wait_http(f"http://127.0.0.1:{port}/metrics")
+            wait_http(f"http://127.0.0.1:{port}/metrics")
         except httpx.TransportError as exc:
             tail = log_path.read_text(errors="replace")[-3000:]
             raise RuntimeError(f"the exporter did not start:\n{tail}") from exc
-        cpu_before = _cpu_seconds(proc.pid)
+        cpu_before = cpu_seconds(proc.pid)
         export = await _export_once(db, settings, owner)
-        cpu = _cpu_seconds(proc.pid) - cpu_before
+        cpu = cpu_seconds(proc.pid) - cpu_before
         rss = _peak_rss_mb(proc.pid)
     finally:
         proc.terminate()
@@ -334,12 +301,6 @@ async def _export_once(db: BenchDatabase, settings: Settings, owner: uuid.UUID) 
             await redis.delete(*keys)
         await redis.aclose()
         await pool.close()
-
-
-def _cpu_seconds(pid: int) -> float:
-    """User + system CPU time of a process so far (/proc/<pid>/stat fields 14 and 15)."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def _peak_rss_mb(pid: int) -> float:

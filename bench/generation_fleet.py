@@ -53,7 +53,6 @@ from _support import (
     bench_database,
     cpu_usage,
     create_account,
-    free_port,
     log,
     machine_line,
     print_table,
@@ -68,6 +67,7 @@ sys.path.insert(0, str(REPO))  # tests.fakes / tests.support are not installed p
 from shared.settings import Settings
 from tests.fakes.anthropic import DEFAULT_API_KEY, FakeAnthropicProcess
 from tests.support.api import api_client
+from tests.support.servers import free_port
 from tests.support.settings import settings_env
 
 TARGET_UTILIZATION = 0.95
