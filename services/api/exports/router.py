@@ -20,6 +20,7 @@ from services.api.exports.schemas import (
     ExportRequest,
     PreviewOut,
 )
+from services.api.openapi import errors
 from shared.db.repositories.exports import HistoryFilters
 from shared.models.export import ExportFormat, ExportStatus
 
@@ -96,7 +97,7 @@ async def get_export(export_id: UUID, _: PrincipalDep, conn: TenantConnDep) -> E
     return ExportDetail.of(await service.get(conn, export_id))
 
 
-@router.post("/{export_id}/cancel", response_model=ExportOut)
+@router.post("/{export_id}/cancel", response_model=ExportOut, responses=errors(409))
 async def cancel_export(export_id: UUID, _: PrincipalDep, conn: TenantConnDep) -> ExportOut:
     """Stop a queued or processing export; 409 once it has finished."""
     return ExportOut.of(await service.cancel(conn, export_id))

@@ -26,6 +26,7 @@ from services.api.generation.schemas import (
     RateLimitOut,
     RegenerateIn,
 )
+from services.api.openapi import errors
 from services.api.pagination import CursorQuery, LimitQuery
 from shared.db.repositories import generation as repo
 from shared.db.repositories import generation_logs as logs_repo
@@ -111,7 +112,10 @@ def _index_cursor(cursor: str | None) -> int | None:
     return int(cursor)
 
 
-@router.post(f"{_JOBS}/{{job_id}}/cancel", response_model=ActionOut, tags=["generation"])
+@router.post(
+    f"{_JOBS}/{{job_id}}/cancel", response_model=ActionOut, tags=["generation"],
+    responses=errors(409),
+)  # fmt: skip
 async def cancel_job(job_id: UUID, me: PrincipalDep, pool: PoolDep) -> ActionOut:
     """Cancel: queued items are skipped; in-flight ones finish or stop; 409 when finished."""
     return await service.cancel(pool, me.user_id, job_id)
@@ -119,7 +123,7 @@ async def cancel_job(job_id: UUID, me: PrincipalDep, pool: PoolDep) -> ActionOut
 
 @router.post(
     f"{_JOBS}/{{job_id}}/retry-failed", status_code=202, response_model=ActionOut,
-    tags=["generation"],
+    tags=["generation"], responses=errors(409),
 )  # fmt: skip
 async def retry_failed(
     job_id: UUID, me: PrincipalDep, pool: PoolDep, queue: QueueDep, settings: SettingsDep
