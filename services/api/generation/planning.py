@@ -251,7 +251,6 @@ def estimate(requests: Sequence[ItemRequest], settings: Settings) -> EstimateOut
         tier: TierEstimate(requests=n, input_tokens=i, output_tokens=o, cost_usd=float(c))
         for tier, (n, i, o, c) in totals.items()
     }
-    rate = settings.llm_requests_per_minute / settings.llm_rate_window_seconds
     return EstimateOut(
         requests=len(requests),
         input_tokens=sum(t.input_tokens for t in by_tier.values()),
@@ -263,9 +262,22 @@ def estimate(requests: Sequence[ItemRequest], settings: Settings) -> EstimateOut
         input_price_per_1k=float(settings.llm_input_price_per_1k),
         output_price_per_1k=float(settings.llm_output_price_per_1k),
         requests_per_minute=settings.llm_requests_per_minute,
-        estimated_duration_seconds=round(len(requests) / rate, 1),
+        estimated_duration_seconds=expected_duration(len(requests), settings),
         by_tier=by_tier,
     )
+
+
+# The offline provider skips the limiter: one generator lands ~20 sample items a second
+# (a 90-item plan took ~5 s), where Claude's pace is the fleet's request rate.
+OFFLINE_SECONDS_PER_ITEM = 0.05
+
+
+def expected_duration(requests: int, settings: Settings) -> float:
+    """Seconds the batch should take with the provider in use."""
+    if settings.offline_llm:
+        return round(requests * OFFLINE_SECONDS_PER_ITEM, 1)
+    rate = settings.llm_requests_per_minute / settings.llm_rate_window_seconds
+    return round(requests / rate, 1)
 
 
 def _cost(input_tokens: int, output_tokens: int, settings: Settings) -> Decimal:
