@@ -1,12 +1,13 @@
 """Enqueue -> start latency (DESIGN.md §10, issue 16): every worker, next to a bare arq job.
 
 Runs the API and the three workers as real processes against a private Redis (so the idle
-command counts are theirs alone) and a database of its own, then measures, from the times arq
-itself records for each job (enqueue, start, finish):
+command counts are theirs alone) and a database of its own, then measures, one job at a time:
 
-- a ping job on each worker (`POST /v1/ops/ping`), sequentially;
-- a one-item offline generation job (`POST /v1/generation-jobs`);
-- a 10-conversation export (`POST /v1/exports`);
+- a ping job on each worker (`POST /v1/ops/ping`), from the enqueue/start/finish times arq
+  records for the job;
+- a one-item offline generation job (`POST /v1/generation-jobs`) and a 10-conversation export
+  (`POST /v1/exports`), from the created/started/completed times of the row the API reports
+  (the row is written just before the enqueue, so this slightly overstates enqueue -> start);
 - a bare arq job (a no-op function, plain `arq.Worker`) at the same poll delay, and at arq's
   default 0.5 s (the baseline the issue measured);
 - the idle cost of each worker on its own: CPU % and Redis commands per second.
@@ -31,6 +32,7 @@ import tempfile
 import time
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -193,20 +195,41 @@ class Stack:
 
         return once
 
+    async def finished(self, path: str) -> dict[str, Any]:
+        """Poll a job or export (every 10 ms) until it has finished."""
+        async with asyncio.timeout(60):
+            while True:
+                body: dict[str, Any] = (await self.http.get(path)).json()
+                if body["status"] in ("completed", "failed", "cancelled"):
+                    if body["status"] != "completed":
+                        raise RuntimeError(f"{path}: {body['status']} {body.get('error')}")
+                    return body
+                await asyncio.sleep(0.01)
+
     async def generation(self) -> tuple[float, float]:
-        """A one-item offline generation job."""
+        """A one-item offline generation job (its item job keeps no arq result: row times)."""
         template = {"user_prompt_template": "A short talk about {{topic}}."}
         body = {"items": [{"template": template, "topic": "budgeting"}]}
         batch = (await self.post("/v1/generation-jobs", body))["id"]
-        jid = f"gen:{batch}:0"
-        return timings(await wait_result(self.redis, jid, self.queue("generator")))
+        return row_timings(await self.finished(f"/v1/generation-jobs/{batch}"))
 
     async def export(self) -> tuple[float, float]:
         """A 10-conversation JSONL export of everything."""
         body = {"config": {"scope": "all", "format": "jsonl"}}
         export_id = (await self.post("/v1/exports", body))["id"]
-        jid = f"export:{export_id}"
-        return timings(await wait_result(self.redis, jid, self.queue("exporter")))
+        return row_timings(await self.finished(f"/v1/exports/{export_id}"))
+
+
+def row_timings(body: dict[str, Any]) -> tuple[float, float]:
+    """(created -> started, created -> completed) in ms, from the row the API reports.
+
+    The row is written just before the enqueue (the design's order), so these include the
+    API's commit-then-enqueue step: a slight overestimate of enqueue -> start.
+    """
+    created = datetime.fromisoformat(body["created_at"])
+    started = datetime.fromisoformat(body["started_at"])
+    completed = datetime.fromisoformat(body["completed_at"])
+    return (started - created).total_seconds() * 1000, (completed - created).total_seconds() * 1000
 
 
 async def noop(ctx: dict[str, Any]) -> None:

@@ -54,7 +54,8 @@ async def test_export_eta_while_processing_and_duration_when_done(
 
     started = datetime.now(UTC) - timedelta(seconds=30)
     await _set(db, account, export_id,
-               "status = 'processing', started_at = $2, progress_percent = 25", started)  # fmt: skip
+               "status = 'processing', started_at = $2, progress_percent = 25",
+               started)  # fmt: skip
     running = (await client.get(url, headers=account.headers)).json()
     assert running["eta_seconds"] == pytest.approx(90, abs=5)  # 30 s for 25 % -> 90 s left
     assert running["duration_seconds"] is None
