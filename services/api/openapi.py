@@ -21,12 +21,12 @@ from pydantic import BaseModel, Field
 from services.api.deps import get_principal
 from services.api.openapi_examples import REQUEST_EXAMPLES
 
-ERROR_REF = {"$ref": "#/components/schemas/Error"}
+ERROR_REF = {"$ref": "#/components/schemas/ErrorResponse"}
 SECURITY_SCHEME = "bearerAuth"
 _FASTAPI_ERRORS = ("HTTPValidationError", "ValidationError")
 
 DESCRIPTIONS: dict[int, str] = {
-    400: "The request cannot be understood.",
+    400: "The body cannot be parsed (not JSON).",
     401: "Missing, malformed, unknown or revoked API key.",
     403: "Authenticated, but not allowed.",
     404: "No such resource for this caller (another tenant's ids answer exactly the same).",
@@ -57,7 +57,7 @@ class ErrorInfo(BaseModel):
     )
 
 
-class Error(BaseModel):
+class ErrorResponse(BaseModel):
     """The one shape of every error response."""
 
     error: ErrorInfo
@@ -65,7 +65,7 @@ class Error(BaseModel):
 
 def errors(*statuses: int) -> dict[int | str, dict[str, Any]]:
     """`responses=` for the statuses a route answers beyond what is derived from its shape."""
-    return {status: {"description": DESCRIPTIONS[status], "model": Error} for status in statuses}
+    return {code: {"description": DESCRIPTIONS[code], "model": ErrorResponse} for code in statuses}
 
 
 def _calls(dependant: Dependant) -> Iterable[Callable[..., Any]]:
@@ -88,7 +88,7 @@ def error_statuses(route: Any) -> set[int]:
     if route.dependant.path_params:
         statuses.add(404)
     if route.body_field is not None or "requestBody" in (route.openapi_extra or {}):
-        statuses.add(413)
+        statuses |= {400, 413}  # a body that is not JSON at all; one over the size limit
     statuses |= {int(code) for code in route.responses if str(code).isdigit() and int(code) >= 400}
     return statuses
 
@@ -158,8 +158,9 @@ def build_openapi(app: FastAPI) -> dict[str, Any]:
     schemas = components.setdefault("schemas", {})
     for name in _FASTAPI_ERRORS:
         schemas.pop(name, None)
-    schemas["Error"] = Error.model_json_schema(ref_template="#/components/schemas/{model}")
-    schemas.update(schemas["Error"].pop("$defs", {}))
+    error = ErrorResponse.model_json_schema(ref_template="#/components/schemas/{model}")
+    schemas.update(error.pop("$defs", {}))
+    schemas["ErrorResponse"] = error
     components["securitySchemes"] = {
         SECURITY_SCHEME: {
             "type": "http",

@@ -31,9 +31,9 @@ def test_every_error_response_uses_the_one_error_schema(spec: dict[str, Any]) ->
         assert "422" in errors, (method, path)
         for code, response in errors.items():
             schema = response["content"]["application/json"]["schema"]
-            assert schema == {"$ref": "#/components/schemas/Error"}, (method, path, code)
+            assert schema == {"$ref": "#/components/schemas/ErrorResponse"}, (method, path, code)
     assert "HTTPValidationError" not in spec["components"]["schemas"]
-    error = spec["components"]["schemas"]["Error"]
+    error = spec["components"]["schemas"]["ErrorResponse"]
     assert error["required"] == ["error"]
 
 
