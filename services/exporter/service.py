@@ -27,7 +27,7 @@ from shared.db.repositories import export_source
 from shared.db.repositories import exports as repo
 from shared.exports import plan
 from shared.exports.formats import OutputInvalid, get_validator
-from shared.exports.stream import ExportStream, file_chunks
+from shared.exports.stream import ExportStream, NothingRendered, file_chunks
 from shared.logging import bound_context, get_logger
 from shared.models.export import ExportLog, ExportStatus
 from shared.runtime import WorkerResources
@@ -160,6 +160,7 @@ class ExportRun:
             render_failures=tally.failures,
             render_failure_count=tally.failure_count,
             exported_ids=bytes(tally.exported_ids),
+            warnings=produced.stream.warnings(),
         )
         try:
             async with tenant_transaction(self.pool, self.owner_id) as conn:
@@ -257,6 +258,8 @@ def failure_reason(exc: BaseException) -> str:
     """A reason a person can act on, stored in export_logs.error."""
     if isinstance(exc, OutputInvalid):
         return f"output_invalid: {exc.reason}"
+    if isinstance(exc, NothingRendered):
+        return f"render_failed: {exc.reason}"
     if isinstance(exc, _STORAGE_ERRORS):
         return f"storage_error: {type(exc).__name__}: {exc}"
     if isinstance(exc, asyncpg.PostgresError):

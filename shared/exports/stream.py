@@ -26,7 +26,6 @@ from shared.exports.formats import (
     get_transformer,
     get_validator,
 )
-from shared.exports.formats.base import rendered_turn_count
 from shared.models.export import RenderedConversation
 
 CHUNK_BYTES = 1024 * 1024
@@ -94,6 +93,16 @@ class Tally:
             )
 
 
+class NothingRendered(Exception):
+    """Every conversation in scope failed to render: there is no file to complete."""
+
+    def __init__(self, tally: Tally) -> None:
+        first = tally.failures[0]["reason"] if tally.failures else "unknown"
+        reason = f"none of the {tally.failure_count} conversation(s) could be rendered: {first}"
+        super().__init__(reason)
+        self.reason = reason
+
+
 class ExportStream:
     """One export's transformer and compressor, fed one conversation at a time."""
 
@@ -125,7 +134,7 @@ class ExportStream:
         except RenderError as exc:
             tally.failed(conv.id, conv.conversation_id, exc.reason)
             return
-        tally.exported(conv.id, conv.tier, conv.quality_score, rendered_turn_count(conv))
+        tally.exported(conv.id, conv.tier, conv.quality_score, self.transformer.turns_of(conv))
         self._write(data)
 
     @property
@@ -148,6 +157,18 @@ class ExportStream:
         """The rest of the file: pending output and the format's footer."""
         self._write(self.transformer.footer(self.tally.summary))
         return self.take()
+
+    def warnings(self) -> list[str]:
+        """The format's warnings, and one naming the conversations left out, if any."""
+        warnings = self.transformer.warnings()
+        failed = self.tally.failure_count
+        if failed:
+            written = self.tally.summary.conversation_count
+            warnings.append(
+                f"partial export: {failed} of {failed + written} conversation(s) could not be "
+                "rendered and are not in the file (see render_failures)"
+            )
+        return warnings
 
     def stored(self, data: bytes, *, last: bool = False) -> bytes:
         """The bytes as stored: gzip members when compressing, else unchanged."""
@@ -215,6 +236,8 @@ async def file_chunks(
     tail = stream.footer()
     validator.feed(tail)
     stream.verify(validator.finish())
+    if stream.tally.failure_count and not stream.tally.summary.conversation_count:
+        raise NothingRendered(stream.tally)
     last = stream.stored(tail, last=True)
     if last:
         yield last
