@@ -10,6 +10,7 @@ from fastapi import FastAPI
 
 from services.api.conversations.router import router as conversations_router
 from services.api.errors import install_error_handlers
+from services.api.export_presets.router import router as export_presets_router
 from services.api.exports.router import router as exports_router
 from services.api.generation.router import router as generation_router
 from services.api.middleware import BodyLimitMiddleware, MetricsMiddleware, RequestIdMiddleware
@@ -62,6 +63,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(templates_router)
     app.include_router(generation_router)
     app.include_router(exports_router)
+    app.include_router(export_presets_router)
     # Outermost last: request ids wrap everything, then metrics, then the body limit.
     app.add_middleware(BodyLimitMiddleware, limit=settings.api_body_limit_bytes)
     app.add_middleware(MetricsMiddleware)

@@ -55,6 +55,16 @@ class QualityStats:
         self.low = score if self.low is None else min(self.low, score)
         self.high = score if self.high is None else max(self.high, score)
 
+    def merge(self, other: QualityStats) -> None:
+        """Add another accumulator's scores."""
+        self.scored += other.scored
+        self.unscored += other.unscored
+        self.total += other.total
+        for bound in (other.low, other.high):
+            if bound is not None:
+                self.low = bound if self.low is None else min(self.low, bound)
+                self.high = bound if self.high is None else max(self.high, bound)
+
     def to_dict(self) -> dict[str, Any]:
         """As stored in export_logs.quality_stats."""
         average = round(self.total / self.scored, 2) if self.scored else None
@@ -91,6 +101,18 @@ class Tally:
             self.failures.append(
                 {"id": str(id), "conversation_id": conversation_id, "reason": reason}
             )
+
+
+def failure_warnings(tally: Tally) -> list[str]:
+    """The warning of a partial export (conversations left out), if it is one."""
+    failed = tally.failure_count
+    if not failed:
+        return []
+    written = tally.summary.conversation_count
+    return [
+        f"partial export: {failed} of {failed + written} conversation(s) could not be "
+        "rendered and are not in the file (see render_failures)"
+    ]
 
 
 class NothingRendered(Exception):
@@ -160,15 +182,7 @@ class ExportStream:
 
     def warnings(self) -> list[str]:
         """The format's warnings, and one naming the conversations left out, if any."""
-        warnings = self.transformer.warnings()
-        failed = self.tally.failure_count
-        if failed:
-            written = self.tally.summary.conversation_count
-            warnings.append(
-                f"partial export: {failed} of {failed + written} conversation(s) could not be "
-                "rendered and are not in the file (see render_failures)"
-            )
-        return warnings
+        return self.transformer.warnings() + failure_warnings(self.tally)
 
     def stored(self, data: bytes, *, last: bool = False) -> bytes:
         """The bytes as stored: gzip members when compressing, else unchanged."""

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import csv
 import dataclasses
-import io
 import html
+import io
 import json
 import re
 from collections.abc import Callable

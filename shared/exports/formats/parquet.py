@@ -44,7 +44,12 @@ _REVIEW = pa.struct(
         ("notes", _TEXT),
     ]
 )
-BASE_TYPES: dict[str, pa.DataType] = {"conversation_id": _TEXT, "title": _TEXT, "status": _TEXT, "tier": _TEXT}
+BASE_TYPES: dict[str, pa.DataType] = {
+    "conversation_id": _TEXT,
+    "title": _TEXT,
+    "status": _TEXT,
+    "tier": _TEXT,
+}
 DESCRIPTIVE_TYPES: dict[str, pa.DataType] = {
     "persona": _TEXT,
     "emotion": _TEXT,

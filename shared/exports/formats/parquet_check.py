@@ -1,4 +1,4 @@
-"""The byte sink Parquet is written into, and the validator of the written file.
+"""The validator of a written Parquet file (and the sink it is written into, re-exported).
 
 The validator keeps the first and the last bytes only (memory stays flat): at the end it
 parses the footer from that tail and checks the magic bytes, the schema the options call for,
@@ -14,44 +14,15 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from shared.exports.formats.base import ExportOptions
+from shared.exports.formats.sink import Drain as Drain
 from shared.exports.formats.validate import OutputInvalid, ValidationReport, Validator
 
 if TYPE_CHECKING:
-    from _typeshed import ReadableBuffer, WriteableBuffer
+    from _typeshed import WriteableBuffer
 
 MAGIC = b"PAR1"
 MAX_FOOTER = 16 * 1024 * 1024
 _ROLE_COLUMN = "messages.list.element.role"
-
-
-class Drain(io.RawIOBase):
-    """A write-only stream whose bytes are taken away as they come; it still counts offsets."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self._parts: list[bytes] = []
-        self._position = 0
-
-    def writable(self) -> bool:
-        """Yes."""
-        return True
-
-    def write(self, data: ReadableBuffer) -> int:
-        """Keep the bytes until taken."""
-        chunk = bytes(data)
-        self._parts.append(chunk)
-        self._position += len(chunk)
-        return len(chunk)
-
-    def tell(self) -> int:
-        """Bytes written so far (Parquet records offsets from it)."""
-        return self._position
-
-    def take(self) -> bytes:
-        """The bytes written since the last take."""
-        data = b"".join(self._parts)
-        self._parts = []
-        return data
 
 
 class _Tail(io.RawIOBase):
