@@ -3,6 +3,8 @@ option combinations refused with every problem; downloads served with their cont
 
 from __future__ import annotations
 
+import base64
+import io
 import uuid
 from collections.abc import AsyncIterator
 from typing import Any
@@ -11,6 +13,7 @@ from uuid import UUID
 
 import asyncpg
 import httpx
+import pyarrow.parquet as pq
 import pytest
 
 from shared.db.pool import acquire
@@ -192,3 +195,17 @@ async def test_preview_renders_approval_history_and_targets(
                              json={"config": {"scope": "all", "target": "bedrock-claude"}},
                              headers=account.headers)  # fmt: skip
     assert bedrock.json()["content"].startswith('{"system":')
+
+
+async def test_parquet_preview_is_base64_of_a_readable_file(
+    api: httpx.AsyncClient, account: Account, approved: list[Conversation]
+) -> None:
+    config = {"scope": "all", "format": "parquet"}
+    preview = await api.post(
+        "/v1/exports/preview", json={"config": config}, headers=account.headers
+    )
+    assert preview.status_code == 200, preview.text
+    body = preview.json()
+    assert body["content_encoding"] == "base64"
+    table = pq.read_table(io.BytesIO(base64.b64decode(body["content"])))
+    assert table.num_rows == 2

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
+from typing import Any, Literal
 from uuid import UUID
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
@@ -156,6 +156,9 @@ class PreviewOut(BaseModel):
     format: ExportFormat
     content_type: str
     content: str = Field(description="A complete, valid file holding the first conversations.")
+    content_encoding: Literal["utf-8", "base64"] = Field(
+        default="utf-8", description="base64 for binary formats (parquet)"
+    )
     conversation_count: int
     total: int = Field(description="How many conversations the export would take right now.")
     render_failures: list[dict[str, Any]]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -30,7 +31,7 @@ from shared.errors import Conflict, Gone, NotFound, Unavailable, ValidationFaile
 from shared.exports import plan
 from shared.exports.stream import render_small
 from shared.logging import get_logger
-from shared.models.export import ExportLog, ExportScope, ExportStatus
+from shared.models.export import ExportFormat, ExportLog, ExportScope, ExportStatus
 from shared.queue import RUN_EXPORT, enqueue, job_id
 from shared.settings import Settings
 from shared.storage import ObjectStore
@@ -155,10 +156,12 @@ async def preview(conn: asyncpg.Connection, owner_id: UUID, body: ExportRequest)
         conn, scope, after=None, limit=PREVIEW_SIZE, **plan.reads(options)
     )
     data, tally, content_type = render_small(options, conversations)
+    binary = config.format is ExportFormat.PARQUET
     return PreviewOut(
         format=config.format,
         content_type=content_type,
-        content=data.decode(),
+        content=base64.b64encode(data).decode() if binary else data.decode(),
+        content_encoding="base64" if binary else "utf-8",
         conversation_count=tally.summary.conversation_count,
         total=await export_source.count(conn, scope),
         render_failures=tally.failures,
