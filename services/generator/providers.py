@@ -11,6 +11,7 @@ from redis.asyncio import Redis
 from services.generator.llm.client import AuthFailed, ClaudeClient, LLMResponse
 from services.generator.llm.offline import OfflineProvider
 from shared.llm.limiter import FleetLimiter, build_limiter
+from shared.llm.pricing import CacheTtl
 from shared.logging import get_logger
 from shared.settings import Settings
 
@@ -32,6 +33,7 @@ class Provider(Protocol):
         messages: list[dict[str, Any]],
         max_tokens: int,
         temperature: float | None,
+        cache_ttl: CacheTtl | None = None,
     ) -> LLMResponse:
         """One call; raises an LLMError subclass on failure."""
         ...
@@ -50,6 +52,7 @@ class MissingKeyProvider:
         messages: list[dict[str, Any]],
         max_tokens: int,
         temperature: float | None,
+        cache_ttl: CacheTtl | None = None,
     ) -> LLMResponse:
         """Refuse: there is no key to call Claude with."""
         raise AuthFailed("LLM_PROVIDER is anthropic but ANTHROPIC_API_KEY is not set")

@@ -9,8 +9,9 @@ from typing import Any
 from uuid import UUID
 
 import asyncpg
+import httpx
 
-from services.api.generation import planning
+from services.api.generation import economy, planning
 from services.api.generation.prompts import DEFAULT_TEMPLATE, Ask, TemplateSource, build
 from services.api.generation.schemas import (
     ActionOut,
@@ -62,11 +63,18 @@ def not_found() -> NotFound:
 
 
 async def estimate(
-    conn: asyncpg.Connection, owner_id: UUID, body: JobIn, settings: Settings
+    conn: asyncpg.Connection,
+    http: httpx.AsyncClient,
+    owner_id: UUID,
+    body: JobIn,
+    settings: Settings,
 ) -> EstimateOut:
-    """What the batch would cost; nothing is written or enqueued."""
+    """What the batch would cost, live and batched; nothing is written or enqueued."""
     requests = await planning.expand(conn, owner_id, body, settings)
-    return planning.estimate(requests, settings)
+    scale = await economy.measure(http, settings, requests)
+    return planning.estimate(
+        requests, settings, mode=body.mode, deadline=body.deadline, scale=scale
+    )
 
 
 async def create(

@@ -14,6 +14,9 @@ from typing import Any, ClassVar
 import httpx
 import orjson
 
+from shared.llm.params import message_params
+from shared.llm.pricing import CacheTtl
+
 MESSAGES_PATH = "/v1/messages"
 # A 429 carrying this wording is a billing stop, not back-pressure: waiting will not clear it.
 _SPEND_LIMIT = re.compile(
@@ -66,6 +69,8 @@ class LLMResponse:
     message_id: str | None
     rate_limits: RateLimitHeaders
     duration_s: float
+    cache_write_tokens: int = 0
+    cache_read_tokens: int = 0
 
 
 class LLMError(Exception):
@@ -212,14 +217,13 @@ class ClaudeClient:
         messages: list[dict[str, Any]],
         max_tokens: int,
         temperature: float | None,
+        cache_ttl: CacheTtl | None = None,
     ) -> LLMResponse:
         """Send one Messages request; raise an ``LLMError`` subclass on any failure."""
-        payload: dict[str, Any] = {"model": self.model, "max_tokens": max_tokens}
-        payload["messages"] = messages
-        if system:
-            payload["system"] = system
-        if temperature is not None:
-            payload["temperature"] = temperature
+        payload = message_params(
+            model=self.model, system=system, messages=messages, max_tokens=max_tokens,
+            temperature=temperature, cache_ttl=cache_ttl,
+        )  # fmt: skip
         started = time.perf_counter()
         response = await self._post(orjson.dumps(payload))
         duration = time.perf_counter() - started
@@ -288,23 +292,35 @@ def parse_response(response: httpx.Response, duration: float) -> LLMResponse:
     """Build an ``LLMResponse`` from a 2xx body; raise ``InvalidResponse`` if it is not one."""
     request_id = response.headers.get("request-id")
     try:
-        body = orjson.loads(response.content)
-        usage = body["usage"]
-        text = "".join(b["text"] for b in body["content"] if b.get("type") == "text")
-        return LLMResponse(
-            text=text,
-            stop_reason=str(body["stop_reason"]),
-            input_tokens=int(usage["input_tokens"]),
-            output_tokens=int(usage["output_tokens"]),
-            model=str(body.get("model", "")),
+        return message_from_body(
+            orjson.loads(response.content),
             request_id=request_id,
-            message_id=body.get("id"),
             rate_limits=RateLimitHeaders.from_headers(response.headers),
-            duration_s=duration,
+            duration=duration,
         )
     except (orjson.JSONDecodeError, KeyError, TypeError, ValueError, AttributeError) as exc:
         message = f"{response.status_code} response is not a Messages body ({type(exc).__name__})"
         raise InvalidResponse(message, status=response.status_code, request_id=request_id) from None
+
+
+def message_from_body(
+    body: Any, *, request_id: str | None, rate_limits: RateLimitHeaders, duration: float
+) -> LLMResponse:
+    """A Messages body (live answer or batch result) as an ``LLMResponse``; KeyError etc. if not."""
+    usage = body["usage"]
+    return LLMResponse(
+        text="".join(b["text"] for b in body["content"] if b.get("type") == "text"),
+        stop_reason=str(body["stop_reason"]),
+        input_tokens=int(usage["input_tokens"]),
+        output_tokens=int(usage["output_tokens"]),
+        model=str(body.get("model", "")),
+        request_id=request_id,
+        message_id=body.get("id"),
+        rate_limits=rate_limits,
+        duration_s=duration,
+        cache_write_tokens=int(usage.get("cache_creation_input_tokens") or 0),
+        cache_read_tokens=int(usage.get("cache_read_input_tokens") or 0),
+    )
 
 
 def _int(value: str | None) -> int | None:
