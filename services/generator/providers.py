@@ -8,6 +8,7 @@ from typing import Any, Protocol
 import httpx
 from redis.asyncio import Redis
 
+from services.generator.llm.batches import BatchClient
 from services.generator.llm.client import AuthFailed, ClaudeClient, LLMResponse
 from services.generator.llm.offline import OfflineProvider
 from shared.llm.limiter import FleetLimiter, build_limiter
@@ -83,6 +84,19 @@ def build_provider(http: httpx.AsyncClient, settings: Settings) -> Provider:
         api_key=settings.anthropic_api_key.get_secret_value(),
         base_url=settings.anthropic_base_url,
         model=settings.llm_model,
+        anthropic_version=settings.anthropic_version,
+        timeout=settings.llm_timeout_seconds,
+    )
+
+
+def build_batch_client(http: httpx.AsyncClient, settings: Settings) -> BatchClient | None:
+    """The Message Batches client, when Claude is the provider and a key is set."""
+    if settings.offline_llm or settings.anthropic_api_key is None:
+        return None
+    return BatchClient(
+        http,
+        api_key=settings.anthropic_api_key.get_secret_value(),
+        base_url=settings.anthropic_base_url,
         anthropic_version=settings.anthropic_version,
         timeout=settings.llm_timeout_seconds,
     )

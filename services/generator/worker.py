@@ -7,10 +7,10 @@ from typing import Any, cast
 from arq import run_worker
 from arq.worker import Function, Retry, func
 
-from services.generator import tasks
+from services.generator import batch_tasks, tasks
 from services.generator.engine import Deferred
 from services.generator.providers import announce
-from shared.queue import GENERATE_ITEM, PING, worker_settings
+from shared.queue import GENERATE_ITEM, PING, RUN_MESSAGE_BATCHES, worker_settings
 from shared.runtime import WorkerContext, start_worker, stop_worker
 from shared.settings import Settings, get_settings
 
@@ -22,6 +22,14 @@ async def generate_item(ctx: WorkerContext, batch_id: str, item_index: int) -> d
     """arq entry point: a `Deferred` item goes back on the queue with `Retry(defer=...)`."""
     try:
         return await tasks.generate_item(ctx, batch_id, item_index)
+    except Deferred as deferred:
+        raise Retry(defer=deferred.seconds) from deferred
+
+
+async def run_message_batches(ctx: WorkerContext, batch_id: str) -> dict[str, Any]:
+    """arq entry point of a batch-mode job: it defers itself between polls."""
+    try:
+        return await batch_tasks.run_message_batches(ctx, batch_id)
     except Deferred as deferred:
         raise Retry(defer=deferred.seconds) from deferred
 
@@ -43,6 +51,13 @@ def functions(settings: Settings) -> list[Function]:
         func(
             cast(Any, generate_item),
             name=GENERATE_ITEM,
+            timeout=settings.generator_job_timeout_seconds,
+            keep_result=0,
+            max_tries=tasks.MAX_JOB_TRIES,
+        ),
+        func(
+            cast(Any, run_message_batches),
+            name=RUN_MESSAGE_BATCHES,
             timeout=settings.generator_job_timeout_seconds,
             keep_result=0,
             max_tries=tasks.MAX_JOB_TRIES,

@@ -229,3 +229,38 @@ class CostRow(BaseModel):
     cache_write_tokens: int = 0
     cache_read_tokens: int = 0
     list_cost_usd: Decimal = Decimal(0)
+
+
+class MessageBatchStatus(StrEnum):
+    """A submitted Message Batch's lifecycle as we track it."""
+
+    SUBMITTING = "submitting"
+    IN_PROGRESS = "in_progress"
+    CANCELING = "canceling"
+    ENDED = "ended"
+    FAILED = "failed"
+
+
+OPEN_MESSAGE_BATCH = frozenset(
+    {MessageBatchStatus.SUBMITTING, MessageBatchStatus.IN_PROGRESS, MessageBatchStatus.CANCELING}
+)
+
+
+class MessageBatch(BaseModel):
+    """A stored message_batches row: one submission round of a batch-mode job."""
+
+    id: UUID
+    owner_id: UUID
+    job_id: UUID
+    round: int
+    provider_batch_id: str | None
+    status: MessageBatchStatus
+    item_indexes: list[int]
+    lease_id: UUID
+    request_counts: dict[str, int]
+    landed: int
+    polls: int
+    error: str | None
+    submitted_at: datetime | None
+    ended_at: datetime | None
+    created_at: datetime

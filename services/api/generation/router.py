@@ -112,9 +112,11 @@ def _index_cursor(cursor: str | None) -> int | None:
 
 
 @router.post(f"{_JOBS}/{{job_id}}/cancel", response_model=ActionOut, tags=["generation"])
-async def cancel_job(job_id: UUID, me: PrincipalDep, pool: PoolDep) -> ActionOut:
+async def cancel_job(
+    job_id: UUID, me: PrincipalDep, pool: PoolDep, queue: QueueDep, settings: SettingsDep
+) -> ActionOut:
     """Cancel: queued items are skipped; in-flight ones finish or stop; 409 when finished."""
-    return await service.cancel(pool, me.user_id, job_id)
+    return await service.cancel(pool, queue, settings, me.user_id, job_id)
 
 
 @router.post(

@@ -265,8 +265,13 @@ def error_from_response(response: httpx.Response) -> LLMError:
     )
 
 
+def is_spend_limit(api_message: str) -> bool:
+    """Whether an API error message says a spend limit or the credit balance was reached."""
+    return _SPEND_LIMIT.search(api_message) is not None
+
+
 def _error_class(status: int, api_message: str) -> type[LLMError]:
-    if status in (400, 429) and _SPEND_LIMIT.search(api_message):
+    if status in (400, 429) and is_spend_limit(api_message):
         return SpendLimitReached
     if status == 429:
         return RateLimited
