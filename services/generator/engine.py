@@ -352,14 +352,7 @@ class ItemRun:
         limiter = self.fleet.limiter
         if limiter is None or limits is None:
             return
-        paused = await limiter.observe_headers(
-            remaining_requests=limits.requests_remaining,
-            requests_reset_at=limits.requests_reset,
-            remaining_input_tokens=limits.input_tokens_remaining,
-            input_reset_at=limits.input_tokens_reset,
-            remaining_output_tokens=limits.output_tokens_remaining,
-            output_reset_at=limits.output_tokens_reset,
-        )
+        paused = await limiter.observe_headers(limits.as_limits())
         if paused > 0:
             metrics.FLEET_PAUSES.labels("headers_nearly_exhausted").inc()
 

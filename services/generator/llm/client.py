@@ -14,6 +14,7 @@ from typing import Any, ClassVar
 import httpx
 import orjson
 
+from shared.llm.limiter import HeaderLimits
 from shared.llm.params import message_params
 from shared.llm.pricing import CacheTtl
 
@@ -54,6 +55,17 @@ class RateLimitHeaders:
             values[f"{key}_remaining"] = _int(headers.get(f"{prefix}-remaining"))
             values[f"{key}_reset"] = parse_rfc3339(headers.get(f"{prefix}-reset"))
         return cls(**values)
+
+    def as_limits(self) -> HeaderLimits:
+        """What the limiter adopts: limits, remaining and reset per budget."""
+        return HeaderLimits(
+            requests_limit=self.requests_limit, requests_remaining=self.requests_remaining,
+            requests_reset=self.requests_reset, input_limit=self.input_tokens_limit,
+            input_remaining=self.input_tokens_remaining, input_reset=self.input_tokens_reset,
+            output_limit=self.output_tokens_limit,
+            output_remaining=self.output_tokens_remaining,
+            output_reset=self.output_tokens_reset,
+        )  # fmt: skip
 
 
 @dataclass(frozen=True, slots=True)
