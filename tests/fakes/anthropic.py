@@ -182,9 +182,10 @@ async def _requests(request: Request) -> Response:
     with state.lock:
         records = [r.to_json() for r in state.records]
         over = state.over_limit_count
-    return json_response(
-        200, {"requests": records, "over_limit_count": over, "total": len(records)}
-    )
+    with state.batch_store.lock:
+        creates = len(state.batch_store.created)
+    body = {"requests": records, "over_limit_count": over, "total": len(records)}
+    return json_response(200, body | {"batch_creates": creates})
 
 
 async def _reset(request: Request) -> Response:
