@@ -135,7 +135,7 @@ async def one_way(base: Settings, dsn: str, tmp: Path, url: str, way: tuple[str,
 COLUMNS = (
     "way",
     "attempt rows",
-    "HTTP calls",
+    "API requests",
     "input",
     "cache write",
     "cache read",
