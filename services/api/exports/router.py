@@ -46,7 +46,7 @@ def history_filters(
 HistoryDep = Annotated[HistoryFilters, Depends(history_filters)]
 
 
-@router.post("", status_code=202, response_model=ExportOut)
+@router.post("", status_code=202, response_model=ExportOut, responses=errors(404))  # preset_id
 async def request_export(
     body: ExportRequest, principal: PrincipalDep, resources: ResourcesDep
 ) -> ExportOut:
@@ -55,7 +55,7 @@ async def request_export(
     return ExportOut.of(export)
 
 
-@router.post("/preview", response_model=PreviewOut)
+@router.post("/preview", response_model=PreviewOut, responses=errors(404))  # preset_id
 async def preview_export(
     body: ExportRequest, principal: PrincipalDep, conn: TenantConnDep
 ) -> PreviewOut:
