@@ -55,18 +55,3 @@ async def test_routes_without_query_parameters_refuse_any(
     health = await client.get("/healthz?x=1")
     assert health.status_code == 422
     assert (await client.get("/healthz")).status_code == 200
-
-
-async def test_patch_refuses_null_for_not_null_fields(
-    client: httpx.AsyncClient, account: Account
-) -> None:
-    from services.api.openapi_examples import SEED_FILE
-
-    created = await client.post("/v1/conversations", json=SEED_FILE, headers=account.headers)
-    url = f"/v1/conversations/{created.json()['id']}"
-    for field in ("tags", "category", "is_flagged"):
-        response = await client.patch(url, json={field: None}, headers=account.headers)
-        assert response.status_code == 422, (field, response.text)
-        assert field in response.json()["error"]["details"][0]["message"]
-    cleared = await client.patch(url, json={"emotion": None}, headers=account.headers)
-    assert cleared.status_code == 200
