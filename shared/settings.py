@@ -49,6 +49,10 @@ class Settings(BaseSettings):
     api_workers: int = Field(default=1, ge=1)
     api_body_limit_bytes: int = Field(default=10 * 1024 * 1024, gt=0)
     api_rate_limit_per_minute: int = Field(default=600, ge=0)
+    # Failed API-key attempts per client address (issue 11): over the limit is a 429 for the
+    # rest of the window, which starts at the first failure; 0 disables.
+    api_auth_failure_limit: int = Field(default=20, ge=0)
+    api_auth_failure_window_seconds: int = Field(default=300, gt=0)
 
     generator_metrics_port: int = 9101
     exporter_metrics_port: int = 9102

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from prometheus_client import Counter, Histogram
 
+from shared.models.conversation import Tier
+
 LLM_REQUESTS = Counter(
     "convoforge_llm_requests_total",
     "Claude Messages calls by model and outcome (success, rate_limited, overloaded, ...).",
@@ -56,3 +58,17 @@ DEFERRALS = Counter(
     "Item jobs put back on the queue, by reason (limiter, backoff, parked, busy, error).",
     ["reason"],
 )
+
+
+def initialise(model: str) -> None:
+    """Create every known label set at 0, so rates and alerts work from the first scrape."""
+    LLM_REQUESTS.labels(model, "success")
+    for direction in ("input", "output"):
+        LLM_TOKENS.labels(model, direction)
+    LLM_COST.labels(model)
+    for kind in ("write", "read"):
+        CACHE_TOKENS.labels(model, kind)
+    LLM_LATENCY.labels(model)
+    for tier in Tier:
+        for outcome in ("pending_review", "needs_revision", "failed", "skipped", "cancelled"):
+            CONVERSATIONS.labels(tier.value, outcome)

@@ -7,8 +7,9 @@ from typing import Any, cast
 from arq import run_worker
 from arq.worker import Function, Retry, func
 
-from services.generator import batch_tasks, tasks
+from services.generator import batch_tasks, metrics, tasks
 from services.generator.engine import Deferred
+from services.generator.llm.offline import OFFLINE_MODEL
 from services.generator.providers import announce
 from shared.queue import GENERATE_ITEM, PING, RUN_MESSAGE_BATCHES, worker_settings
 from shared.runtime import WorkerContext, start_worker, stop_worker
@@ -68,6 +69,8 @@ def functions(settings: Settings) -> list[Function]:
 async def on_startup(ctx: WorkerContext) -> None:
     """Build the typed context and say which Claude provider this replica uses."""
     await start_worker(ctx, "generator", get_settings().generator_metrics_port)
+    current = get_settings()
+    metrics.initialise(OFFLINE_MODEL if current.offline_llm else current.llm_model)
     announce(get_settings())
 
 

@@ -30,6 +30,7 @@ from services.api.pagination import CursorQuery, LimitQuery
 from shared.db.repositories import generation as repo
 from shared.db.repositories import generation_logs as logs_repo
 from shared.errors import ValidationFailed
+from shared.models.bounds import INT4_MAX
 from shared.models.generation import BatchStatus, ItemStatus, LogStatus
 
 router = APIRouter()
@@ -103,7 +104,8 @@ async def list_items(
 def _index_cursor(cursor: str | None) -> int | None:
     if cursor is None:
         return None
-    if not cursor.isdigit():
+    # isdigit() alone accepts '²'; the index is an int4 column.
+    if not (cursor.isascii() and cursor.isdigit() and len(cursor) <= 10) or int(cursor) > INT4_MAX:
         raise ValidationFailed(
             "invalid cursor",
             details=[{"path": "cursor", "message": "malformed cursor", "type": "value_error"}],
@@ -154,7 +156,7 @@ async def list_logs(
     conn: TenantConnDep,
     conversation_id: UUID | None = None,
     job_id: UUID | None = None,
-    item_index: Annotated[int | None, Query(ge=0)] = None,
+    item_index: Annotated[int | None, Query(ge=0, le=INT4_MAX)] = None,
     status: LogStatus | None = None,
     created_from: Annotated[datetime | None, Query(alias="from")] = None,
     created_to: Annotated[datetime | None, Query(alias="to")] = None,

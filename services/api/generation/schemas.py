@@ -8,13 +8,17 @@ from uuid import UUID
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from shared.models.bounds import Int8
 from shared.models.conversation import Tier
 from shared.models.generation import BatchStatus, GenerationLog, ItemStatus, JobMode, LogStatus
 from shared.models.template import VariableSpec
+from shared.models.text import Text
 
-Short = Annotated[str, Field(max_length=500)]
-ParamValue = str | int | float | bool
-Money = Annotated[float, Field(gt=0, le=1_000_000)]
+Short = Annotated[Text, Field(max_length=500)]
+ParamValue = Text | Int8 | float | bool
+ParamKey = Annotated[Text, Field(max_length=200)]
+# batch_jobs.cost_cap_usd is numeric(12, 6) CHECK (> 0): six decimal places, below 10^6.
+Money = Annotated[float, Field(ge=0.000001, le=999_999.999999)]
 
 
 class InlineTemplate(BaseModel):
@@ -22,8 +26,8 @@ class InlineTemplate(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    system_prompt: Annotated[str, Field(max_length=20_000)] = ""
-    user_prompt_template: Annotated[str, Field(min_length=1, max_length=20_000)]
+    system_prompt: Annotated[Text, Field(max_length=20_000)] = ""
+    user_prompt_template: Annotated[Text, Field(min_length=1, max_length=20_000)]
     variables: Annotated[list[VariableSpec], Field(max_length=100)] = Field(default_factory=list)
     quality_threshold: Annotated[float, Field(ge=0, le=10)] | None = None
 
@@ -41,7 +45,7 @@ class GenerationRequestIn(BaseModel):
     persona: Short | None = None
     emotion: Short | None = None
     topic: Short | None = None
-    parameters: dict[str, ParamValue] = Field(default_factory=dict)
+    parameters: dict[ParamKey, ParamValue] = Field(default_factory=dict)
     temperature: Annotated[float, Field(ge=0, le=1)] | None = None
     max_tokens: Annotated[int, Field(gt=0, le=64_000)] | None = None
 
