@@ -12,6 +12,8 @@ from typing import Any
 
 import asyncpg
 
+from shared import cli_client
+from shared.cli_client.http import ApiError
 from shared.db.bootstrap import ensure_role_and_database
 from shared.db.migrate import MigrationError, migrate
 from shared.db.repositories import users as users_repo
@@ -135,6 +137,7 @@ def build_parser() -> argparse.ArgumentParser:
     ping.add_argument("service", choices=SERVICES)
     ping.add_argument("--timeout", type=float, default=10.0)
     _add_janitor_parser(sub)
+    cli_client.register(sub)
     return parser
 
 
@@ -155,6 +158,7 @@ HANDLERS: dict[str, Handler] = {
     "revoke-api-key": cmd_revoke_api_key,
     "ping": cmd_ping,
     "janitor": cmd_janitor,
+    **cli_client.HANDLERS,
 }
 
 
@@ -165,7 +169,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     configure_logging(settings)
     try:
         asyncio.run(HANDLERS[args.command](settings, args))
-    except CommandError as exc:
+    except (CommandError, ApiError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
     return 0

@@ -158,6 +158,7 @@ def worker_settings(
         "max_tries": max_tries,
         "keep_result": 3600,
         "health_check_interval": 30,
+        "poll_delay": settings.queue_poll_delay_seconds,
         "handle_signals": True,
         "allow_abort_jobs": True,
     }

@@ -43,7 +43,8 @@ class Settings(BaseSettings):
     s3_create_bucket: bool = False
     download_url_ttl_seconds: int = Field(default=3600, gt=0)
 
-    public_base_url: str = "http://127.0.0.1:8000"
+    # Empty = derived from API_HOST/API_PORT (see _derive_public_base_url).
+    public_base_url: str = ""
     api_host: str = "127.0.0.1"
     api_port: int = 8000
     api_workers: int = Field(default=1, ge=1)
@@ -127,6 +128,10 @@ class Settings(BaseSettings):
     # writer; must exceed EXPORT_JOB_TIMEOUT_SECONDS, the longest an export's upload can run.
     janitor_stale_upload_age_seconds: int = Field(default=6 * 3600, gt=0)
 
+    # issue-16 (API contract): how often an idle worker polls its queue. arq's 0.5 s default made
+    # every job wait ~0.5 s before it started; bench/latency.py measures latency and idle cost.
+    queue_poll_delay_seconds: float = Field(default=0.02, gt=0, le=5)
+
     @field_validator(
         "janitor_expire_exports_schedule",
         "janitor_prune_audit_logs_schedule",
@@ -162,6 +167,16 @@ class Settings(BaseSettings):
     def _resolve_llm_provider(self) -> Settings:
         if self.llm_provider is None:
             self.llm_provider = "anthropic" if self.anthropic_api_key else "offline"
+        return self
+
+    @model_validator(mode="after")
+    def _derive_public_base_url(self) -> Settings:
+        """Links follow the API's own address unless PUBLIC_BASE_URL says otherwise."""
+        if not self.public_base_url:
+            host = self.api_host if self.api_host not in ("", "0.0.0.0", "::") else "127.0.0.1"
+            host = f"[{host}]" if ":" in host else host
+            self.public_base_url = f"http://{host}:{self.api_port}"
+        self.public_base_url = self.public_base_url.rstrip("/")
         return self
 
     @property

@@ -3,7 +3,8 @@
 # Debian packages when missing. Idempotent and silent when everything is already up.
 #   deploy/local/services.sh               PostgreSQL + Redis
 #   deploy/local/services.sh --test-tools  also the tools the test suite calls
-#                                          (docker-compose for `config -q`, promtool)
+#                                          (docker-compose for `config -q`, promtool,
+#                                          jq for the README walkthrough test)
 set -euo pipefail
 
 PG_HOST=127.0.0.1
@@ -70,12 +71,15 @@ ensure_redis() {
 
 ensure_test_tools() {
   local missing=()
-  command -v docker-compose >/dev/null 2>&1 || missing+=(docker-compose)
-  command -v promtool >/dev/null 2>&1 || missing+=(prometheus)
+  command -v docker-compose >/dev/null 2>&1 || { missing+=(docker-compose); say "tests need docker-compose (checks docker-compose.yml with config -q)"; }
+  command -v promtool >/dev/null 2>&1 || { missing+=(prometheus); say "tests need promtool from prometheus (checks alert rules)"; }
+  command -v jq >/dev/null 2>&1 || { missing+=(jq); say "tests need jq (the README walkthrough captures ids with it)"; }
   [[ ${#missing[@]} -eq 0 ]] || apt_install "${missing[@]}"
 }
 
-ensure_postgres
-ensure_redis
+# Only the loopback servers this script manages: DATABASE_URL / REDIS_URL elsewhere are theirs.
+points_here() { [[ -z ${1:-} || $1 == *"@127.0.0.1:$2/"* || $1 == *"@localhost:$2/"* || $1 == *"//127.0.0.1:$2"* || $1 == *"//localhost:$2"* ]]; }
+if points_here "${DATABASE_URL:-}" "$PG_PORT"; then ensure_postgres; else say "DATABASE_URL is not local PostgreSQL on :$PG_PORT; not checking it"; fi
+if points_here "${REDIS_URL:-}" "$REDIS_PORT"; then ensure_redis; else say "REDIS_URL is not local Redis on :$REDIS_PORT; not checking it"; fi
 [[ ${1:-} == --test-tools ]] && ensure_test_tools
 exit 0

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import sys
 
 import uvicorn
 from fastapi import FastAPI
@@ -12,7 +13,8 @@ from uvicorn.supervisors.multiprocess import Multiprocess
 from services.api.app import create_app
 from services.api.metrics import PROCESSES
 from shared.metrics import MULTIPROC_ENV, mark_process_dead, prepare_multiprocess_dir
-from shared.settings import get_settings
+from shared.preflight import Port, preflight
+from shared.settings import Settings, get_settings
 
 
 def create_worker_app() -> FastAPI:
@@ -51,9 +53,19 @@ class MetricsMultiprocess(Multiprocess):
         self._reap(self._pids())
 
 
+def banner(settings: Settings) -> str:
+    """The line that says where the API listens and which base URL its links use."""
+    return (
+        f"convoforge api: listening on http://{settings.api_host}:{settings.api_port} "
+        f"(docs at /docs); download links use {settings.public_base_url} (PUBLIC_BASE_URL)"
+    )
+
+
 def main() -> None:
     """Run uvicorn; with several workers, metrics are shared through PROMETHEUS_MULTIPROC_DIR."""
     settings = get_settings()
+    preflight("api", settings, [Port(settings.api_host, settings.api_port, "API_PORT")])
+    print(banner(settings), file=sys.stderr, flush=True)
     operator_dir = MULTIPROC_ENV in os.environ  # theirs to keep; a temporary one is ours
     metrics_dir = prepare_multiprocess_dir(settings.api_workers)
     config = uvicorn.Config(

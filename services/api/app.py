@@ -6,17 +6,20 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 import httpx
-from fastapi import FastAPI
+from fastapi import Depends, FastAPI
 
 from services.api.conversations.router import router as conversations_router
+from services.api.docs_pages import install_docs
 from services.api.errors import install_error_handlers
 from services.api.export_presets.router import router as export_presets_router
 from services.api.exports.router import router as exports_router
 from services.api.failsafe import UnhandledErrorMiddleware
 from services.api.generation.router import router as generation_router
 from services.api.middleware import BodyLimitMiddleware, MetricsMiddleware, RequestIdMiddleware
+from services.api.openapi import install_openapi, operation_id
 from services.api.ops.router import router as ops_router
 from services.api.resources import ApiResources
+from services.api.strict_query import reject_unknown_query
 from services.api.templates.router import router as templates_router
 from shared.db.pool import create_pool
 from shared.logging import configure_logging, get_logger
@@ -37,7 +40,12 @@ async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
     app.state.resources = ApiResources(
         settings=settings, pool=pool, redis=redis, storage=storage, http=http
     )
-    log.info("api.started", storage=storage.name, llm_provider=settings.llm_provider)
+    log.info(
+        "api.started",
+        storage=storage.name,
+        llm_provider=settings.llm_provider,
+        public_base_url=settings.public_base_url,
+    )
     try:
         yield
     finally:
@@ -56,9 +64,15 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         version="0.1.0",
         description="Generate, review and export multi-turn fine-tuning conversations.",
         lifespan=_lifespan,
+        docs_url=None,
+        redoc_url=None,
+        generate_unique_id_function=operation_id,
+        dependencies=[Depends(reject_unknown_query)],
     )
     app.state.settings = settings
     install_error_handlers(app)
+    install_docs(app)
+    install_openapi(app)
     app.include_router(ops_router)
     app.include_router(conversations_router)
     app.include_router(templates_router)

@@ -86,7 +86,9 @@ async def _validation(_: Request, exc: Exception) -> Any:
 
 async def _http(_: Request, exc: Exception) -> Any:
     assert isinstance(exc, StarletteHTTPException)
-    code = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code, "http_error")
+    code = {400: "bad_request", 404: "not_found", 405: "method_not_allowed"}.get(
+        exc.status_code, "http_error"
+    )
     return _respond(exc.status_code, error_body(code, str(exc.detail)), exc.headers)
 
 

@@ -1,6 +1,9 @@
-"""`python -m services.generator`: run the generator worker."""
+"""`python -m services.generator`: check what the worker needs, then run it."""
 
 from services.generator.worker import main
+from shared.preflight import preflight_worker
+from shared.settings import get_settings
 
 if __name__ == "__main__":
+    preflight_worker("generator", get_settings())
     main()

@@ -26,6 +26,7 @@ from services.api.conversations.schemas import (
 )
 from services.api.deps import PoolDep, PrincipalDep, SettingsDep, StorageDep, TenantConnDep
 from services.api.errors import validation_details
+from services.api.openapi import errors
 from services.api.pagination import CursorQuery, LimitQuery
 from shared.db.repositories import conversations as repo
 from shared.errors import ValidationFailed
@@ -79,7 +80,13 @@ async def list_filters(  # async: FastAPI would run a plain def in its threadpoo
 FiltersDep = Annotated[ConversationFilters, Depends(list_filters)]
 
 
-@router.post("", status_code=201, response_model=ConversationDetail, openapi_extra=_SEED_FILE_BODY)
+@router.post(
+    "",
+    status_code=201,
+    response_model=ConversationDetail,
+    openapi_extra=_SEED_FILE_BODY,
+    responses=errors(409),
+)
 async def import_conversation(
     request: Request, principal: PrincipalDep, pool: PoolDep, storage: StorageDep
 ) -> ConversationDetail:
@@ -141,7 +148,7 @@ async def patch_conversation(
     return await service.patch(conn, id, body.model_dump(exclude_unset=True))
 
 
-@router.post("/{id}/status", response_model=ConversationOut)
+@router.post("/{id}/status", response_model=ConversationOut, responses=errors(409))
 async def change_status(
     id: UUID, body: StatusChange, principal: PrincipalDep, conn: TenantConnDep
 ) -> ConversationOut:

@@ -6,7 +6,7 @@ from datetime import datetime
 from typing import Annotated, Any, Literal
 from uuid import UUID
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from shared.models.bounds import Omittable
 from shared.models.conversation import Conversation, ConversationStatus, Review, Turn
@@ -79,6 +79,21 @@ class ConversationPatch(BaseModel):
     tags: Omittable[Annotated[list[Text], Field(max_length=100)]] = None
     is_flagged: Omittable[bool] = None
     flag_reason: Text | None = Field(default=None, max_length=2000)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _no_null_for_required_columns(cls, data: Any) -> Any:
+        """`null` can clear a text field, not a list or a flag (their columns are NOT NULL)."""
+        if isinstance(data, dict):
+            nulled = [
+                name for name in _NOT_NULL_PATCH_FIELDS if name in data and data[name] is None
+            ]
+            if nulled:
+                raise ValueError(f"{', '.join(nulled)} cannot be null; send [] or false instead")
+        return data
+
+
+_NOT_NULL_PATCH_FIELDS = ("category", "tags", "is_flagged")
 
 
 class StatusChange(BaseModel):

@@ -15,6 +15,7 @@ from services.api.export_presets.schemas import (
     PresetList,
     PresetOut,
 )
+from services.api.openapi import errors
 
 router = APIRouter(tags=["exports"])
 
@@ -29,7 +30,7 @@ async def list_presets(_: PrincipalDep, conn: TenantConnDep) -> PresetList:
     return await service.list_presets(conn)
 
 
-@router.post("/v1/export-presets", status_code=201, response_model=PresetOut)
+@router.post("/v1/export-presets", status_code=201, response_model=PresetOut, responses=errors(409))
 async def create_preset(body: PresetIn, principal: PrincipalDep, conn: TenantConnDep) -> PresetOut:
     """Save a named export configuration; run it with POST /v1/exports {"preset_id"}."""
     return _out(await service.create(conn, principal.user_id, body))
@@ -41,7 +42,7 @@ async def get_preset(preset_id: UUID, _: PrincipalDep, conn: TenantConnDep) -> P
     return _out(await service.get(conn, preset_id))
 
 
-@router.put("/v1/export-presets/{preset_id}", response_model=PresetOut)
+@router.put("/v1/export-presets/{preset_id}", response_model=PresetOut, responses=errors(409))
 async def replace_preset(
     preset_id: UUID, body: PresetIn, _: PrincipalDep, conn: TenantConnDep
 ) -> PresetOut:

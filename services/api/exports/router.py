@@ -20,6 +20,7 @@ from services.api.exports.schemas import (
     ExportRequest,
     PreviewOut,
 )
+from services.api.openapi import errors
 from services.api.pagination import CursorQuery
 from shared.db.repositories.exports import HistoryFilters
 from shared.models.export import ExportFormat, ExportStatus
@@ -45,7 +46,7 @@ def history_filters(
 HistoryDep = Annotated[HistoryFilters, Depends(history_filters)]
 
 
-@router.post("", status_code=202, response_model=ExportOut)
+@router.post("", status_code=202, response_model=ExportOut, responses=errors(404))  # preset_id
 async def request_export(
     body: ExportRequest, principal: PrincipalDep, resources: ResourcesDep
 ) -> ExportOut:
@@ -54,7 +55,7 @@ async def request_export(
     return ExportOut.of(export)
 
 
-@router.post("/preview", response_model=PreviewOut)
+@router.post("/preview", response_model=PreviewOut, responses=errors(404))  # preset_id
 async def preview_export(
     body: ExportRequest, principal: PrincipalDep, conn: TenantConnDep
 ) -> PreviewOut:
@@ -97,7 +98,7 @@ async def get_export(export_id: UUID, _: PrincipalDep, conn: TenantConnDep) -> E
     return ExportDetail.of(await service.get(conn, export_id))
 
 
-@router.post("/{export_id}/cancel", response_model=ExportOut)
+@router.post("/{export_id}/cancel", response_model=ExportOut, responses=errors(409))
 async def cancel_export(export_id: UUID, _: PrincipalDep, conn: TenantConnDep) -> ExportOut:
     """Stop a queued or processing export; 409 once it has finished."""
     return ExportOut.of(await service.cancel(conn, export_id))

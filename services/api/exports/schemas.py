@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any, Literal
 from uuid import UUID
 
@@ -109,6 +109,12 @@ class ExportOut(BaseModel):
     download_url: str | None = Field(
         description="The API path that serves the file once the export is completed."
     )
+    eta_seconds: float | None = Field(
+        default=None, description="While processing: seconds left at the pace so far."
+    )
+    duration_seconds: float | None = Field(
+        default=None, description="Once finished: seconds from start to completion."
+    )
 
     @classmethod
     def of(cls, export: ExportLog) -> ExportOut:
@@ -139,7 +145,22 @@ def _view(export: ExportLog) -> dict[str, Any]:
     values["selected_count"] = len(export.selected_ids)
     done = export.status is ExportStatus.COMPLETED
     values["download_url"] = f"/v1/exports/{export.id}/download" if done else None
+    values["eta_seconds"] = _eta_seconds(export)
+    if export.started_at is not None and export.completed_at is not None:
+        elapsed = (export.completed_at - export.started_at).total_seconds()
+        values["duration_seconds"] = round(max(0.0, elapsed), 3)
     return values
+
+
+def _eta_seconds(export: ExportLog) -> float | None:
+    """Remaining work at the pace so far; unknown before the first progress is reported."""
+    progress = export.progress_percent
+    if export.status is not ExportStatus.PROCESSING or export.started_at is None:
+        return None
+    if not 0 < progress < 100:
+        return None
+    elapsed = (datetime.now(UTC) - export.started_at).total_seconds()
+    return round(max(0.0, elapsed) * (100 - progress) / progress, 1)
 
 
 class ExportPage(BaseModel):

@@ -26,6 +26,7 @@ from services.api.generation.schemas import (
     RateLimitOut,
     RegenerateIn,
 )
+from services.api.openapi import errors
 from services.api.pagination import CursorQuery, LimitQuery
 from shared.db.repositories import generation as repo
 from shared.db.repositories import generation_logs as logs_repo
@@ -113,7 +114,10 @@ def _index_cursor(cursor: str | None) -> int | None:
     return int(cursor)
 
 
-@router.post(f"{_JOBS}/{{job_id}}/cancel", response_model=ActionOut, tags=["generation"])
+@router.post(
+    f"{_JOBS}/{{job_id}}/cancel", response_model=ActionOut, tags=["generation"],
+    responses=errors(409),
+)  # fmt: skip
 async def cancel_job(
     job_id: UUID, me: PrincipalDep, pool: PoolDep, queue: QueueDep, settings: SettingsDep
 ) -> ActionOut:
@@ -123,7 +127,7 @@ async def cancel_job(
 
 @router.post(
     f"{_JOBS}/{{job_id}}/retry-failed", status_code=202, response_model=ActionOut,
-    tags=["generation"],
+    tags=["generation"], responses=errors(409),
 )  # fmt: skip
 async def retry_failed(
     job_id: UUID, me: PrincipalDep, pool: PoolDep, queue: QueueDep, settings: SettingsDep

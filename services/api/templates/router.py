@@ -9,6 +9,7 @@ from uuid import UUID
 from fastapi import APIRouter, Query, Response
 
 from services.api.deps import PrincipalDep, TenantConnDep
+from services.api.openapi import errors
 from services.api.pagination import CursorQuery, LimitQuery
 from services.api.templates import service
 from services.api.templates.schemas import (
@@ -34,7 +35,13 @@ router = APIRouter()
 NameQuery = Annotated[Text | None, Query(min_length=1, max_length=200, description="in name")]
 
 
-@router.post("/v1/templates", status_code=201, response_model=TemplateOut, tags=["templates"])
+@router.post(
+    "/v1/templates",
+    status_code=201,
+    response_model=TemplateOut,
+    tags=["templates"],
+    responses=errors(409),
+)
 async def create_template(body: TemplateIn, me: PrincipalDep, conn: TenantConnDep) -> TemplateOut:
     """Create a template; 409 when the name is taken."""
     row = await service.create(conn, "templates", me.user_id, body.model_dump())
@@ -68,7 +75,12 @@ async def get_template(template_id: UUID, me: PrincipalDep, conn: TenantConnDep)
     return (await service.with_stats(conn, me.user_id, [row]))[0]
 
 
-@router.patch("/v1/templates/{template_id}", response_model=TemplateOut, tags=["templates"])
+@router.patch(
+    "/v1/templates/{template_id}",
+    response_model=TemplateOut,
+    tags=["templates"],
+    responses=errors(409),
+)
 async def patch_template(
     template_id: UUID, body: TemplatePatch, me: PrincipalDep, conn: TenantConnDep
 ) -> TemplateOut:
@@ -98,7 +110,13 @@ async def resolve_template(
     return service.resolve(template, body)
 
 
-@router.post("/v1/scenarios", status_code=201, response_model=Scenario, tags=["templates"])
+@router.post(
+    "/v1/scenarios",
+    status_code=201,
+    response_model=Scenario,
+    tags=["templates"],
+    responses=errors(409),
+)
 async def create_scenario(body: ScenarioIn, me: PrincipalDep, conn: TenantConnDep) -> Scenario:
     """Create a scenario; 409 when the name is taken."""
     row: Scenario = await service.create(conn, "scenarios", me.user_id, body.model_dump())
@@ -130,7 +148,12 @@ async def get_scenario(scenario_id: UUID, me: PrincipalDep, conn: TenantConnDep)
     return row
 
 
-@router.patch("/v1/scenarios/{scenario_id}", response_model=Scenario, tags=["templates"])
+@router.patch(
+    "/v1/scenarios/{scenario_id}",
+    response_model=Scenario,
+    tags=["templates"],
+    responses=errors(409),
+)
 async def patch_scenario(
     scenario_id: UUID, body: ScenarioPatch, me: PrincipalDep, conn: TenantConnDep
 ) -> Scenario:
@@ -147,7 +170,13 @@ async def delete_scenario(scenario_id: UUID, me: PrincipalDep, conn: TenantConnD
     return Response(status_code=204)
 
 
-@router.post("/v1/edge-cases", status_code=201, response_model=EdgeCase, tags=["templates"])
+@router.post(
+    "/v1/edge-cases",
+    status_code=201,
+    response_model=EdgeCase,
+    tags=["templates"],
+    responses=errors(409),
+)
 async def create_edge_case(body: EdgeCaseIn, me: PrincipalDep, conn: TenantConnDep) -> EdgeCase:
     """Create an edge case; 409 when the name is taken."""
     row: EdgeCase = await service.create(conn, "edge_cases", me.user_id, body.model_dump())
@@ -186,7 +215,12 @@ async def get_edge_case(edge_case_id: UUID, me: PrincipalDep, conn: TenantConnDe
     return row
 
 
-@router.patch("/v1/edge-cases/{edge_case_id}", response_model=EdgeCase, tags=["templates"])
+@router.patch(
+    "/v1/edge-cases/{edge_case_id}",
+    response_model=EdgeCase,
+    tags=["templates"],
+    responses=errors(409),
+)
 async def patch_edge_case(
     edge_case_id: UUID, body: EdgeCasePatch, me: PrincipalDep, conn: TenantConnDep
 ) -> EdgeCase:
