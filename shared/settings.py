@@ -10,6 +10,8 @@ from typing import Literal
 from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from shared.llm.pricing import parse_override
+
 DEV_SIGNING_SECRET = "convoforge-dev-signing-secret-change-me"
 
 
@@ -81,6 +83,16 @@ class Settings(BaseSettings):
     generator_job_timeout_seconds: float = Field(default=300.0, gt=0)
     generator_heartbeat_seconds: float = Field(default=60.0, gt=0)
 
+    # Economy (issue 15): price table, prompt caching, Message Batches, header-driven limits.
+    llm_pricing: str | None = None
+    llm_prompt_caching: bool = True
+    llm_batch_auto_min_items: int = Field(default=50, ge=1)
+    llm_batch_max_requests: int = Field(default=10_000, ge=1, le=100_000)
+    llm_batch_poll_min_seconds: float = Field(default=5.0, gt=0)
+    llm_batch_poll_max_seconds: float = Field(default=60.0, gt=0)
+    llm_ramp_seconds: float = Field(default=10.0, ge=0)
+    llm_count_tokens_sample: int = Field(default=5, ge=0, le=100)
+
     export_retention_hours: float = Field(default=24, gt=0)
     export_part_size_bytes: int = Field(default=8 * 1024 * 1024, ge=5 * 1024 * 1024)
     export_batch_size: int = Field(default=500, gt=0)
@@ -130,6 +142,12 @@ class Settings(BaseSettings):
         if value.lower() == "off" or len(value.split(" ")) == 5:
             return value
         raise ValueError("expected five cron fields (minute hour day month weekday) or 'off'")
+
+    @field_validator("llm_pricing")
+    @classmethod
+    def _pricing_shape(cls, value: str | None) -> str | None:
+        parse_override(value)
+        return value
 
     @model_validator(mode="after")
     def _stale_uploads_outlive_exports(self) -> Settings:

@@ -21,6 +21,11 @@ LLM_COST = Counter(
     "Dollars spent on Claude calls, by model.",
     ["model"],
 )
+CACHE_TOKENS = Counter(
+    "convoforge_llm_cache_tokens_total",
+    "Prompt-cache tokens by model and kind (write: cache creation, read: cache hits).",
+    ["model", "kind"],
+)
 LLM_LATENCY = Histogram(
     "convoforge_llm_request_duration_seconds",
     "Time from sending a Claude call to its answer (or failure), by model.",

@@ -7,11 +7,11 @@ from typing import Any, cast
 from arq import run_worker
 from arq.worker import Function, Retry, func
 
-from services.generator import metrics, tasks
+from services.generator import batch_tasks, metrics, tasks
 from services.generator.engine import Deferred
 from services.generator.llm.offline import OFFLINE_MODEL
 from services.generator.providers import announce
-from shared.queue import GENERATE_ITEM, PING, worker_settings
+from shared.queue import GENERATE_ITEM, PING, RUN_MESSAGE_BATCHES, worker_settings
 from shared.runtime import WorkerContext, start_worker, stop_worker
 from shared.settings import Settings, get_settings
 
@@ -23,6 +23,14 @@ async def generate_item(ctx: WorkerContext, batch_id: str, item_index: int) -> d
     """arq entry point: a `Deferred` item goes back on the queue with `Retry(defer=...)`."""
     try:
         return await tasks.generate_item(ctx, batch_id, item_index)
+    except Deferred as deferred:
+        raise Retry(defer=deferred.seconds) from deferred
+
+
+async def run_message_batches(ctx: WorkerContext, batch_id: str) -> dict[str, Any]:
+    """arq entry point of a batch-mode job: it defers itself between polls."""
+    try:
+        return await batch_tasks.run_message_batches(ctx, batch_id)
     except Deferred as deferred:
         raise Retry(defer=deferred.seconds) from deferred
 
@@ -44,6 +52,13 @@ def functions(settings: Settings) -> list[Function]:
         func(
             cast(Any, generate_item),
             name=GENERATE_ITEM,
+            timeout=settings.generator_job_timeout_seconds,
+            keep_result=0,
+            max_tries=tasks.MAX_JOB_TRIES,
+        ),
+        func(
+            cast(Any, run_message_batches),
+            name=RUN_MESSAGE_BATCHES,
             timeout=settings.generator_job_timeout_seconds,
             keep_result=0,
             max_tries=tasks.MAX_JOB_TRIES,

@@ -11,6 +11,7 @@ import orjson
 from pydantic import BaseModel, ConfigDict
 
 from shared.conversations.document import finish_draft, make_turn
+from shared.conversations.text_stats import blank
 from shared.errors import ValidationFailed
 from shared.models.conversation import (
     ConversationDraft,
@@ -142,12 +143,15 @@ class _Checker:
     def text(
         self, obj: JsonObject, key: str, path: str, required: bool = False, filled: bool = False
     ) -> str | None:
-        """A string; `filled` also rejects empty and whitespace-only text."""
+        """A string; `filled` also rejects text that is blank in effect (`text_stats.blank`)."""
         value: str | None = self.get(obj, key, path, "string", required)
         if value is None:
             return None
-        if filled and (not value or value.isspace()):
-            self.add(f"{path}.{key}", "empty", f"{key} must not be empty")
+        if filled and blank(value):
+            self.add(
+                f"{path}.{key}", "empty",
+                f"{key} must not be empty (only spaces or invisible characters)",
+            )  # fmt: skip
             return None
         return value
 

@@ -10,7 +10,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from shared.models.bounds import Int8
 from shared.models.conversation import Tier
-from shared.models.generation import BatchStatus, GenerationLog, ItemStatus, LogStatus
+from shared.models.generation import BatchStatus, GenerationLog, ItemStatus, JobMode, LogStatus
 from shared.models.template import VariableSpec
 from shared.models.text import Text
 
@@ -84,6 +84,14 @@ class JobIn(BaseModel):
     concurrency: Annotated[int, Field(ge=1, le=500)] = 50
     cost_cap_usd: Money | None = None
     priority: Annotated[int, Field(ge=0, le=10)] = 5
+    mode: JobMode = Field(
+        default=JobMode.LIVE,
+        description="live: one call per item; batch: Message Batches (half price, results "
+        "within 24 h); auto: batch when the job is large enough and the deadline allows",
+    )
+    deadline: datetime | None = Field(
+        default=None, description="with mode=auto: results wanted by then (under 24 h: live)"
+    )
 
     @model_validator(mode="after")
     def _items_or_plan(self) -> JobIn:
@@ -115,6 +123,19 @@ class TierEstimate(BaseModel):
     cost_usd: float
 
 
+class ModeEstimate(BaseModel):
+    """Expected cost of the job run one way (live calls or Message Batches), caching included."""
+
+    requests: int
+    input_tokens: int
+    cache_write_tokens: int
+    cache_read_tokens: int
+    output_tokens: int
+    cost_usd: float
+    list_cost_usd: float
+    estimated_duration_seconds: float
+
+
 class EstimateOut(BaseModel):
     """What a batch is expected to cost, before anything runs."""
 
@@ -125,11 +146,29 @@ class EstimateOut(BaseModel):
     max_cost_usd: float
     model: str
     provider: str
+    price_entry: str
     input_price_per_1k: float
     output_price_per_1k: float
     requests_per_minute: int
     estimated_duration_seconds: float
     by_tier: dict[str, TierEstimate]
+    mode: JobMode
+    chosen_mode: JobMode
+    by_mode: dict[str, ModeEstimate]
+    token_count_method: str
+    prefix_tokens: int
+    min_cacheable_tokens: int
+    cache_warning: str | None
+
+
+class BatchProgress(BaseModel):
+    """Items of a Message Batches job: sent in a batch, waiting in an open one, landed."""
+
+    submitted: int
+    in_batch: int
+    landed: int
+    open_batches: int
+    rounds: int
 
 
 class JobOut(BaseModel):
@@ -155,6 +194,8 @@ class JobOut(BaseModel):
     heartbeat_at: datetime | None
     eta: datetime | None
     eta_seconds: float | None
+    mode: JobMode = JobMode.LIVE
+    batch_progress: BatchProgress | None = None
 
 
 class ItemError(BaseModel):
@@ -222,6 +263,7 @@ class LogOut(GenerationLog):
 
     status: LogStatus
     cost_usd: float  # type: ignore[assignment]
+    list_cost_usd: float  # type: ignore[assignment]
 
 
 class LogPage(BaseModel):
@@ -240,17 +282,48 @@ class CostDay(BaseModel):
     requests: int
     input_tokens: int
     output_tokens: int
+    cache_write_tokens: int
+    cache_read_tokens: int
     cost_usd: float
+    list_cost_usd: float
 
 
 class CostSummary(BaseModel):
-    """Cost by day and model, and the totals."""
+    """Cost by day and model, and the totals, with what caching and batches saved."""
 
     days: list[CostDay]
     requests: int
     input_tokens: int
     output_tokens: int
+    cache_write_tokens: int
+    cache_read_tokens: int
     cost_usd: float
+    list_cost_usd: float
+    saved_usd: float
+    cache_hit_rate: float | None = Field(
+        description="cache-read input tokens / all input tokens (null with no input)"
+    )
+
+
+class PriceOut(BaseModel):
+    """One entry of the price table, dollars per million tokens."""
+
+    input: float
+    output: float
+    cache_write_5m: float
+    cache_write_1h: float
+    cache_read: float
+    batch_discount: float
+    min_cacheable_tokens: int
+
+
+class PricingOut(BaseModel):
+    """The price table every cost comes from, and the entry the configured model uses."""
+
+    model: str
+    model_entry: str
+    unit: str
+    models: dict[str, PriceOut]
 
 
 class RateLimitOut(BaseModel):

@@ -13,6 +13,7 @@ from services.api.ops import service
 from services.api.ops.schemas import Health, JobStatusOut, Me, PingRequest, Readiness
 from services.api.responses import JSONBytes
 from shared.errors import NotFound, error_body
+from shared.exports import content_types
 from shared.metrics import registry_for_scrape
 from shared.models.text import Text
 from shared.queue import SERVICES, Service, job_state
@@ -111,4 +112,5 @@ async def signed_file(
         raise NotFound("no such file") from exc
     if not path.is_file():
         raise NotFound("no such file")
-    return FileResponse(path, filename=filename or None, media_type="application/octet-stream")
+    media_type = content_types.for_name(filename or key)
+    return FileResponse(path, filename=filename or None, media_type=media_type)
