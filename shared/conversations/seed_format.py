@@ -22,6 +22,7 @@ from shared.models.conversation import (
     TurnDraft,
     round_score,
 )
+from shared.models.text import bad_strings
 
 JsonObject = dict[str, Any]
 
@@ -152,9 +153,6 @@ class _Checker:
                 f"{key} must not be empty (only spaces or invisible characters)",
             )  # fmt: skip
             return None
-        if "\x00" in value:  # PostgreSQL text and jsonb cannot hold NUL
-            self.add(f"{path}.{key}", "value", f"{key} must not contain NUL characters")
-            return None
         return value
 
     def number(self, obj: JsonObject, key: str, path: str, low: float, high: float) -> float | None:
@@ -198,6 +196,10 @@ def parse_seed_document(doc: object) -> ConversationDraft:
         problem = Problem(path="$", code="type", message=f"must be object, got {_json_type(doc)}")
         raise SeedFormatError([problem])
     check = _Checker()
+    # The whole document is stored (object, jsonb), so no string anywhere may hold NUL or a
+    # lone surrogate, not only the fields read below.
+    for path, message in bad_strings(doc):
+        check.add(path, "value", message)
     header = _read_header(check, doc)
     pairs = _read_pairs(check, doc)
     _check_pairs(check, header, pairs)

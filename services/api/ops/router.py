@@ -15,6 +15,7 @@ from services.api.responses import JSONBytes
 from shared.errors import NotFound, error_body
 from shared.exports import content_types
 from shared.metrics import registry_for_scrape
+from shared.models.text import Text
 from shared.queue import SERVICES, Service, job_state
 from shared.storage import LocalObjectStore, StorageError
 from shared.storage.signing import verify
@@ -72,7 +73,7 @@ async def ping(body: PingRequest, _: PrincipalDep, resources: ResourcesDep) -> J
 
 @router.get("/v1/ops/jobs/{service_name}/{job_id}", response_model=JobStatusOut, tags=["ops"])
 async def ops_job(
-    service_name: str, job_id: str, _: PrincipalDep, resources: ResourcesDep
+    service_name: Text, job_id: Text, _: PrincipalDep, resources: ResourcesDep
 ) -> JobStatusOut:
     """A ping job's status and result."""
     if service_name not in SERVICES or not job_id.startswith("ping:"):
@@ -92,11 +93,11 @@ async def ops_job(
 
 @router.get("/files/{key:path}", tags=["ops"], include_in_schema=False)
 async def signed_file(
-    key: str,
+    key: Text,
     resources: ResourcesDep,
     expires: Annotated[int, Query()],
-    signature: Annotated[str, Query()],
-    filename: Annotated[str, Query()] = "",
+    signature: Annotated[Text, Query()],
+    filename: Annotated[Text, Query()] = "",
 ) -> Response:
     """Serve a local-backend object behind an HMAC-signed, expiring URL."""
     storage = resources.storage
