@@ -186,13 +186,25 @@ async def cost_summary(
     rows = await logs_repo.cost_summary(
         conn, owner_id=me.user_id, created_from=created_from, created_to=created_to
     )
-    days = [CostDay(**{**row.model_dump(), "cost_usd": float(row.cost_usd)}) for row in rows]
+    days = [
+        CostDay(
+            **{
+                **row.model_dump(),
+                "cost_usd": float(row.cost_usd),
+                "lost_cost_usd": float(row.lost_cost_usd),
+            }
+        )
+        for row in rows
+    ]
     return CostSummary(
         days=days,
         requests=sum(row.requests for row in rows),
         input_tokens=sum(row.input_tokens for row in rows),
         output_tokens=sum(row.output_tokens for row in rows),
         cost_usd=float(sum(row.cost_usd for row in rows)),
+        lost_requests=sum(row.lost_requests for row in rows),
+        lost_cost_usd=float(sum(row.lost_cost_usd for row in rows)),
+        in_flight_requests=sum(row.in_flight_requests for row in rows),
     )
 
 

@@ -218,6 +218,7 @@ class LogOut(GenerationLog):
 
     status: LogStatus
     cost_usd: float  # type: ignore[assignment]
+    reserved_cost_usd: float = 0.0  # type: ignore[assignment]
 
 
 class LogPage(BaseModel):
@@ -237,16 +238,26 @@ class CostDay(BaseModel):
     input_tokens: int
     output_tokens: int
     cost_usd: float
+    lost_requests: int = Field(
+        default=0, description="Calls whose worker died before the answer was recorded."
+    )
+    lost_cost_usd: float = Field(
+        default=0.0, description="Their reserved worst-case cost (included in cost_usd)."
+    )
+    in_flight_requests: int = Field(default=0, description="Calls sent and not yet answered.")
 
 
 class CostSummary(BaseModel):
-    """Cost by day and model, and the totals."""
+    """Cost by day and model, and the totals (lost calls included, and also shown apart)."""
 
     days: list[CostDay]
     requests: int
     input_tokens: int
     output_tokens: int
     cost_usd: float
+    lost_requests: int = 0
+    lost_cost_usd: float = 0.0
+    in_flight_requests: int = 0
 
 
 class RateLimitOut(BaseModel):

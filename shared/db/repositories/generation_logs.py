@@ -104,7 +104,10 @@ async def cost_summary(
                   model, count(*) AS requests,
                   coalesce(sum(input_tokens), 0) AS input_tokens,
                   coalesce(sum(output_tokens), 0) AS output_tokens,
-                  coalesce(sum(cost_usd), 0) AS cost_usd
+                  coalesce(sum(cost_usd), 0) AS cost_usd,
+                  count(*) FILTER (WHERE status = 'lost') AS lost_requests,
+                  coalesce(sum(cost_usd) FILTER (WHERE status = 'lost'), 0) AS lost_cost_usd,
+                  count(*) FILTER (WHERE status = 'in_flight') AS in_flight_requests
              FROM generation_logs
             WHERE owner_id = $1 AND ($2::timestamptz IS NULL OR created_at >= $2)
               AND ($3::timestamptz IS NULL OR created_at < $3)
