@@ -75,7 +75,8 @@ class Settings(BaseSettings):
     generation_max_items: int = Field(default=1000, ge=1)
     generator_max_jobs: int = Field(default=10, ge=1)
     generator_job_timeout_seconds: float = Field(default=300.0, gt=0)
-    generator_heartbeat_seconds: float = Field(default=60.0, gt=0)
+    # An item's lease lasts 3 heartbeats: a killed generator's items are free again after it.
+    generator_heartbeat_seconds: float = Field(default=10.0, gt=0)
 
     export_retention_hours: float = Field(default=24, gt=0)
     export_part_size_bytes: int = Field(default=8 * 1024 * 1024, ge=5 * 1024 * 1024)
@@ -110,6 +111,16 @@ class Settings(BaseSettings):
     # Unfinished uploads (S3 multipart, local partial files) older than this belong to a dead
     # writer; must exceed EXPORT_JOB_TIMEOUT_SECONDS, the longest an export's upload can run.
     janitor_stale_upload_age_seconds: int = Field(default=6 * 3600, gt=0)
+
+    # Resilience (issue 11, workers): the work reconciler every generator and exporter runs at
+    # start and every RECOVERY_INTERVAL_SECONDS (one replica per period, by a Redis lock):
+    # queued or running work whose arq job is missing is enqueued again, and work whose lease
+    # lapsed (items: 3 heartbeats; exports: no heartbeat for RECOVERY_EXPORT_STALE_SECONDS) is
+    # freed for another replica at once instead of after arq's job timeout.
+    recovery_interval_seconds: float = Field(default=10.0, gt=0)
+    recovery_export_stale_seconds: float = Field(default=20.0, gt=0)
+    # Longest wait between attempts to reach Redis while it is down (workers never give up).
+    worker_redis_backoff_max_seconds: float = Field(default=10.0, gt=0)
 
     @field_validator(
         "janitor_expire_exports_schedule",

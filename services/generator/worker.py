@@ -4,13 +4,15 @@ from __future__ import annotations
 
 from typing import Any, cast
 
-from arq import run_worker
 from arq.worker import Function, Retry, func
 
 from services.generator import tasks
 from services.generator.engine import Deferred
 from services.generator.providers import announce
+from services.generator.recovery import ITEMS
+from shared import recovery
 from shared.queue import GENERATE_ITEM, PING, worker_settings
+from shared.resilience import run_resilient_worker
 from shared.runtime import WorkerContext, start_worker, stop_worker
 from shared.settings import Settings, get_settings
 
@@ -54,6 +56,8 @@ async def on_startup(ctx: WorkerContext) -> None:
     """Build the typed context and say which Claude provider this replica uses."""
     await start_worker(ctx, "generator", get_settings().generator_metrics_port)
     announce(get_settings())
+    resources = ctx["resources"]
+    resources.background.append(recovery.start(resources, ITEMS))
 
 
 async def on_shutdown(ctx: WorkerContext) -> None:
@@ -78,4 +82,7 @@ def settings(current: Settings | None = None) -> dict[str, Any]:
 
 def main() -> None:
     """Run the worker until SIGINT/SIGTERM."""
-    run_worker(settings())
+    current = get_settings()
+    run_resilient_worker(
+        settings(current), redis_backoff_cap=current.worker_redis_backoff_max_seconds
+    )
