@@ -135,10 +135,15 @@ async def queue_depth(redis: ArqRedis, settings: Settings, service: Service) -> 
 
 @dataclass(frozen=True)
 class Presence:
-    """Where a job id stands in Redis: waiting in the queue, and/or marked as running."""
+    """Where a job id stands in Redis: waiting in the queue, and/or marked as running.
+
+    `marked_for` is how long ago a worker marked it running (None: no mark), from the mark's
+    remaining time to live and the length arq gives it (`mark_seconds`).
+    """
 
     queued: bool
     running: bool
+    marked_for: float | None = None
 
     @property
     def missing(self) -> bool:
@@ -146,19 +151,33 @@ class Presence:
         return not (self.queued or self.running)
 
 
+def mark_seconds(job_timeout: float) -> float:
+    """How long arq marks a job running when the worker's longest job timeout is `job_timeout`."""
+    return job_timeout + 10
+
+
 async def presence(
-    redis: ArqRedis, settings: Settings, service: Service, jids: Sequence[str]
+    redis: ArqRedis,
+    settings: Settings,
+    service: Service,
+    jids: Sequence[str],
+    *,
+    mark_ttl: float,
 ) -> dict[str, Presence]:
-    """Look many job ids up in one round trip."""
+    """Look many job ids up in one round trip (`mark_ttl`: the length of a running mark)."""
     async with redis.pipeline(transaction=False) as pipe:
         for jid in jids:
             pipe.zscore(queue_name(settings, service), jid)
-            pipe.exists(f"{in_progress_key_prefix}{jid}")
+            pipe.pttl(f"{in_progress_key_prefix}{jid}")
         answers = await pipe.execute()
-    return {
-        jid: Presence(queued=answers[2 * n] is not None, running=bool(answers[2 * n + 1]))
-        for n, jid in enumerate(jids)
-    }
+    found = {}
+    for n, jid in enumerate(jids):
+        left_ms = int(answers[2 * n + 1])
+        marked_for = None if left_ms == -2 else max(0.0, mark_ttl - max(left_ms, 0) / 1000)
+        found[jid] = Presence(
+            queued=answers[2 * n] is not None, running=left_ms != -2, marked_for=marked_for
+        )
+    return found
 
 
 async def revive(

@@ -26,12 +26,15 @@ from shared.db.pool import acquire, tenant_transaction
 from shared.db.repositories import users as users_repo
 from shared.db.repositories.recovery import OpenWork
 from shared.logging import get_logger
-from shared.queue import Presence, Service, presence, revive, take_turn
+from shared.queue import Presence, Service, mark_seconds, presence, revive, take_turn
 from shared.resilience import READINESS
 from shared.runtime import WorkerResources
+from shared.settings import Settings
 
 log = get_logger(__name__)
 _LOOKUP_CHUNK: Final = 500
+# Queued work whose job has been marked running this long has no live run (it claims in ms).
+_MIN_MARK_GRACE_SECONDS: Final = 5.0
 
 
 @dataclass(frozen=True)
@@ -43,6 +46,8 @@ class Kind:
     job_id: Callable[[OpenWork], str]
     args: Callable[[OpenWork], tuple[object, ...]]
     list_open: Callable[[asyncpg.Connection, WorkerResources], Awaitable[list[OpenWork]]]
+    # The service's longest job timeout: arq's running mark lasts that plus 10 s.
+    job_timeout: Callable[[Settings], float]
 
 
 async def reconcile(resources: WorkerResources, kind: Kind) -> dict[str, int]:
@@ -69,12 +74,15 @@ async def _revive_chunk(
     resources: WorkerResources, kind: Kind, work: Sequence[OpenWork]
 ) -> list[str]:
     settings, redis = resources.settings, resources.redis
-    found = await presence(redis, settings, kind.service, [kind.job_id(w) for w in work])
+    jids = [kind.job_id(one) for one in work]
+    ttl = mark_seconds(kind.job_timeout(settings))
+    found = await presence(redis, settings, kind.service, jids, mark_ttl=ttl)
+    grace = max(_MIN_MARK_GRACE_SECONDS, 2 * settings.recovery_interval_seconds)
     outcomes = []
     for one in work:
         jid = kind.job_id(one)
         state = found[jid]
-        if not _needs_help(one, state):
+        if not _needs_help(one, state, grace):
             continue
         outcome = await revive(
             redis, settings, kind.service, kind.function, *kind.args(one), job_id=jid, found=state
@@ -84,9 +92,18 @@ async def _revive_chunk(
     return outcomes
 
 
-def _needs_help(work: OpenWork, state: Presence) -> bool:
-    """Missing jobs always; a lapsed run only when arq still marks its job running."""
-    return state.missing or (work.lapsed and state.running)
+def _needs_help(work: OpenWork, state: Presence, grace: float) -> bool:
+    """Missing jobs; running marks of a lapsed run, or on queued work for longer than `grace`.
+
+    A job marked running whose work is still queued after `grace` is not running anywhere: its
+    worker died (or lost Redis) between taking the job and claiming the work, or while giving
+    it back; arq would leave it alone until the mark expires (the job timeout + 10 s).
+    """
+    if state.missing:
+        return True
+    if not state.running:
+        return False
+    return work.lapsed or (state.marked_for is not None and state.marked_for > grace)
 
 
 async def run_forever(resources: WorkerResources, kind: Kind) -> None:

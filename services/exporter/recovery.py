@@ -22,4 +22,5 @@ EXPORTS = Kind(
     job_id=lambda work: job_id("export", work.id),
     args=lambda work: (str(work.id),),
     list_open=_open_exports,
+    job_timeout=lambda settings: settings.export_job_timeout_seconds,
 )

@@ -30,7 +30,7 @@ DB_UNAVAILABLE: Final = (
     asyncpg.InterfaceError,
 )
 _FIRST_DELAY: Final = 0.25
-_MAX_DELAY: Final = 5.0
+_MAX_DELAY: Final = 2.0
 
 
 async def held(write: Callable[[], Awaitable[T]], *, deadline: float, what: str) -> T:

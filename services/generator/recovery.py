@@ -21,4 +21,5 @@ ITEMS = Kind(
     job_id=lambda work: job_id("gen", work.id, work.item_index),
     args=lambda work: (str(work.id), work.item_index),
     list_open=_open_items,
+    job_timeout=lambda settings: settings.generator_job_timeout_seconds,
 )

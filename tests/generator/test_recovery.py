@@ -10,7 +10,7 @@ import httpx
 
 from services.generator import items as item_state
 from services.generator.recovery import ITEMS
-from shared.queue import job_id, presence, queue_name
+from shared.queue import Presence, job_id, mark_seconds, presence, queue_name
 from shared.recovery import reconcile
 from shared.runtime import WorkerResources
 from tests.generator.harness import plain_items
@@ -24,6 +24,11 @@ async def _create(api: httpx.AsyncClient, account: Account, body: dict[str, Any]
     assert created.status_code == 202, created.text
     batch_id: str = created.json()["id"]
     return batch_id
+
+
+async def _look(resources: WorkerResources, jids: list[str]) -> dict[str, Presence]:
+    ttl = mark_seconds(resources.settings.generator_job_timeout_seconds)
+    return await presence(resources.redis, resources.settings, "generator", jids, mark_ttl=ttl)
 
 
 async def _lose_redis_data(resources: WorkerResources) -> None:
@@ -40,13 +45,12 @@ async def test_items_whose_jobs_redis_lost_are_enqueued_again(
     await _lose_redis_data(resources)
     for jid in jids:
         await resources.redis.delete(f"arq:job:{jid}")
-    assert all(found.missing for found in (await presence(
-        resources.redis, resources.settings, "generator", jids)).values())  # fmt: skip
+    assert all(found.missing for found in (await _look(resources, jids)).values())
 
     counts = await reconcile(resources, ITEMS)
 
     assert counts["enqueued"] >= 3
-    found = await presence(resources.redis, resources.settings, "generator", jids)
+    found = await _look(resources, jids)
     assert all(state.queued for state in found.values())
     assert (await reconcile(resources, ITEMS))["enqueued"] == 0  # idempotent
 
@@ -65,7 +69,7 @@ async def test_a_dead_runs_job_is_freed_without_waiting_for_arqs_timeout(
 
     assert counts["freed"] >= 1
     assert not await resources.redis.exists(f"{IN_PROGRESS}{jid}")
-    [state] = (await presence(resources.redis, resources.settings, "generator", [jid])).values()
+    [state] = (await _look(resources, [jid])).values()
     assert state.queued
 
 
@@ -81,6 +85,22 @@ async def test_a_live_run_and_a_waiting_job_are_left_alone(
     await reconcile(resources, ITEMS)
 
     assert await resources.redis.exists(f"{IN_PROGRESS}{running}")
-    found = await presence(resources.redis, resources.settings, "generator", [running, waiting])
+    found = await _look(resources, [running, waiting])
     assert found[waiting].queued
     assert not found[waiting].running
+
+
+async def test_a_queued_items_job_marked_running_long_ago_is_freed(
+    gen_api: httpx.AsyncClient, account: Account, resources: WorkerResources
+) -> None:
+    """Its worker took the job and died (or lost Redis) before claiming, or while giving back."""
+    batch_id = await _create(gen_api, account, plain_items(2))
+    old, young = job_id("gen", batch_id, 0), job_id("gen", batch_id, 1)
+    ttl_ms = int(mark_seconds(resources.settings.generator_job_timeout_seconds) * 1000)
+    await resources.redis.set(f"{IN_PROGRESS}{old}", b"1", px=1000)  # set ttl - 1 s ago
+    await resources.redis.set(f"{IN_PROGRESS}{young}", b"1", px=ttl_ms - 500)  # just now
+
+    await reconcile(resources, ITEMS)
+
+    assert not await resources.redis.exists(f"{IN_PROGRESS}{old}")
+    assert await resources.redis.exists(f"{IN_PROGRESS}{young}")
