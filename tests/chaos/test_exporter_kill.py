@@ -37,8 +37,8 @@ async def test_a_killed_exporters_export_restarts_and_leaves_no_partial_file(
     await helpers.clone(stack.pool, owner, first.id, CONVERSATIONS - 1)
     slow = {"EXPORT_MAX_CONVERSATIONS_PER_SECOND": "8"}  # ~5 s per run: time to kill one
     doomed, _ = stack.fleet.start("exporter", **slow)
-    created = await stack.api.post("/v1/exports", headers=stack.account.headers,
-                                   json={"config": {"scope": "all", "format": "jsonl"}})  # fmt: skip
+    body = {"config": {"scope": "all", "format": "jsonl"}}
+    created = await stack.api.post("/v1/exports", headers=stack.account.headers, json=body)
     assert created.status_code == 202, created.text
     export_id = created.json()["id"]
 
