@@ -189,6 +189,9 @@ async def open_attempt(
 ) -> UUID | None:
     """Put the call about to leave on the books (in flight, worst-case cost); None if not ours."""
     async with tenant_transaction(pool, ref.owner_id) as conn:
+        # The batch lock first: a takeover (claim) books lost calls and takes the lease under
+        # it, so the lease check below sees its outcome, never a row it would miss.
+        await repo.get_batch(conn, ref.batch_id, lock=True)
         return await attempts_repo.open_attempt(
             conn, owner_id=ref.owner_id, batch_id=ref.batch_id, item_index=ref.index,
             lease_id=ref.lease_id, template_id=template_id, log=log, reserved=reserved,
