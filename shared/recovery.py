@@ -124,6 +124,9 @@ async def run_forever(resources: WorkerResources, kind: Kind) -> None:
         await asyncio.sleep(interval)
 
 
-def start(resources: WorkerResources, kind: Kind) -> asyncio.Task[None]:
-    """Run the reconciler in the background of this worker process."""
-    return asyncio.create_task(run_forever(resources, kind), name=f"recovery-{kind.service}")
+def start(resources: WorkerResources, kind: Kind) -> list[asyncio.Task[None]]:
+    """Run the reconciler in the background of this worker process (unless disabled)."""
+    if not resources.settings.recovery_enabled:
+        log.warning("recovery.disabled", service=kind.service)
+        return []
+    return [asyncio.create_task(run_forever(resources, kind), name=f"recovery-{kind.service}")]

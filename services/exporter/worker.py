@@ -7,7 +7,7 @@ from typing import Any, cast
 
 from arq.worker import Function, Retry, func
 
-from services.exporter import tasks
+from services.exporter import metrics, tasks
 from services.exporter.recovery import EXPORTS
 from services.exporter.service import RetryLater
 from shared import recovery
@@ -36,9 +36,10 @@ def functions(settings: Settings) -> list[Function]:
 async def on_startup(ctx: WorkerContext) -> None:
     """Build the typed context and tune the garbage collector for streaming exports."""
     await start_worker(ctx, "exporter", get_settings().exporter_metrics_port)
+    metrics.initialise()
     tune_gc()
     resources = ctx["resources"]
-    resources.background.append(recovery.start(resources, EXPORTS))
+    resources.background.extend(recovery.start(resources, EXPORTS))
 
 
 def tune_gc() -> None:

@@ -17,6 +17,7 @@ from shared.db.pool import acquire, tenant_transaction
 from shared.db.repositories import attempts as attempts_repo
 from shared.db.repositories import generation as repo
 from shared.db.repositories import generation_logs as logs_repo
+from shared.logging import get_logger
 from shared.models.generation import (
     TERMINAL_BATCH,
     TERMINAL_ITEM,
@@ -28,6 +29,7 @@ from shared.models.generation import (
     StopReason,
 )
 
+log = get_logger(__name__)
 # A woken job usually claims its slot within a second or two; count it as taken meanwhile.
 _WOKEN_GRACE_SECONDS = 10.0
 # A batch's owner never changes: remember it (bounded) instead of asking for every job.
@@ -196,6 +198,15 @@ async def open_attempt(
             conn, owner_id=ref.owner_id, batch_id=ref.batch_id, item_index=ref.index,
             lease_id=ref.lease_id, template_id=template_id, log=log, reserved=reserved,
         )  # fmt: skip
+
+
+async def discard_attempt(pool: asyncpg.Pool, ref: ItemRef, attempt_id: UUID) -> None:
+    """Drop the row of a call that never left (no permit); if that fails, it is booked lost."""
+    try:
+        async with tenant_transaction(pool, ref.owner_id) as conn:
+            await attempts_repo.discard(conn, attempt_id)
+    except Exception as exc:  # database down: the next claim books it as lost (worst case)
+        log.warning("generator.attempt.discard_failed", error=str(exc))
 
 
 async def already_booked(conn: asyncpg.Connection, ref: ItemRef, log: NewLog) -> Decimal:

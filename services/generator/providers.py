@@ -8,11 +8,12 @@ from typing import Any, Protocol
 import httpx
 from redis.asyncio import Redis
 
+from services.generator.llm.batches import BatchClient
 from services.generator.llm.client import AuthFailed, ClaudeClient, LLMResponse
-from services.generator.llm.limiter import FleetLimiter
 from services.generator.llm.offline import OfflineProvider
+from shared.llm.limiter import FleetLimiter, build_limiter
+from shared.llm.pricing import CacheTtl
 from shared.logging import get_logger
-from shared.queue import llm_limiter_prefix
 from shared.settings import Settings
 
 log = get_logger(__name__)
@@ -33,6 +34,7 @@ class Provider(Protocol):
         messages: list[dict[str, Any]],
         max_tokens: int,
         temperature: float | None,
+        cache_ttl: CacheTtl | None = None,
     ) -> LLMResponse:
         """One call; raises an LLMError subclass on failure."""
         ...
@@ -51,6 +53,7 @@ class MissingKeyProvider:
         messages: list[dict[str, Any]],
         max_tokens: int,
         temperature: float | None,
+        cache_ttl: CacheTtl | None = None,
     ) -> LLMResponse:
         """Refuse: there is no key to call Claude with."""
         raise AuthFailed("LLM_PROVIDER is anthropic but ANTHROPIC_API_KEY is not set")
@@ -70,19 +73,6 @@ class Fleet:
         return isinstance(self.provider, OfflineProvider)
 
 
-def build_limiter(redis: Redis, settings: Settings) -> FleetLimiter:
-    """The fleet-wide limiter every replica and the API share (same Redis keys)."""
-    return FleetLimiter(
-        redis,
-        key_prefix=llm_limiter_prefix(settings),
-        requests_per_minute=settings.llm_requests_per_minute,
-        input_tokens_per_minute=settings.llm_input_tokens_per_minute,
-        output_tokens_per_minute=settings.llm_output_tokens_per_minute,
-        window_seconds=settings.llm_rate_window_seconds,
-        safety_margin_seconds=settings.llm_rate_safety_margin_seconds,
-    )
-
-
 def build_provider(http: httpx.AsyncClient, settings: Settings) -> Provider:
     """Claude when the provider is anthropic, else the offline sample provider."""
     if settings.offline_llm:
@@ -94,6 +84,19 @@ def build_provider(http: httpx.AsyncClient, settings: Settings) -> Provider:
         api_key=settings.anthropic_api_key.get_secret_value(),
         base_url=settings.anthropic_base_url,
         model=settings.llm_model,
+        anthropic_version=settings.anthropic_version,
+        timeout=settings.llm_timeout_seconds,
+    )
+
+
+def build_batch_client(http: httpx.AsyncClient, settings: Settings) -> BatchClient | None:
+    """The Message Batches client, when Claude is the provider and a key is set."""
+    if settings.offline_llm or settings.anthropic_api_key is None:
+        return None
+    return BatchClient(
+        http,
+        api_key=settings.anthropic_api_key.get_secret_value(),
+        base_url=settings.anthropic_base_url,
         anthropic_version=settings.anthropic_version,
         timeout=settings.llm_timeout_seconds,
     )

@@ -10,9 +10,9 @@ from uuid import UUID
 import asyncpg
 import pytest
 
-from services.exporter import plan
 from shared.db.pool import acquire, tenant_transaction
 from shared.db.repositories import exports as repo
+from shared.exports import plan
 from shared.settings import Settings
 from shared.storage import LocalObjectStore, ObjectStore, S3ObjectStore
 from tests.exporter import helpers

@@ -29,9 +29,10 @@ async def open_attempt(
     row_id: UUID | None = await conn.fetchval(
         """INSERT INTO generation_logs (
                owner_id, job_id, item_index, template_id, attempt, model, parameters,
-               prompt_sha256, request_excerpt, status, lease_id, reserved_cost_usd)
+               prompt_sha256, request_excerpt, status, lease_id, reserved_cost_usd,
+               price_entry, prices, mode, cache_ttl)
            SELECT $1, $2, $3, (SELECT id FROM templates WHERE id = $4), $5, $6, $7, $8, $9,
-                  'in_flight', $10, $11
+                  'in_flight', $10, $11, $12, $13, $14, $15
             WHERE EXISTS (SELECT 1 FROM generation_items
                            WHERE batch_id = $2 AND item_index = $3 AND lease_id = $10
                              AND status = 'running')
@@ -47,8 +48,19 @@ async def open_attempt(
         log.request_excerpt,
         lease_id,
         reserved,
+        log.price_entry,
+        log.prices,
+        log.mode,
+        log.cache_ttl,
     )
     return row_id
+
+
+async def discard(conn: asyncpg.Connection, attempt_id: UUID) -> None:
+    """Delete an attempt row whose call was never sent."""
+    await conn.execute(
+        "DELETE FROM generation_logs WHERE id = $1 AND status = 'in_flight'", attempt_id
+    )
 
 
 async def counted(conn: asyncpg.Connection, attempt_id: UUID) -> Decimal:
@@ -69,7 +81,9 @@ async def settle(
         """UPDATE generation_logs SET
                status = $2, response_excerpt = $3, input_tokens = $4, output_tokens = $5,
                cost_usd = $6, duration_ms = $7, error_code = $8, error_message = $9,
-               conversation_id = coalesce($10, conversation_id), settled_at = now()
+               conversation_id = coalesce($10, conversation_id), settled_at = now(),
+               cache_write_tokens = $11, cache_read_tokens = $12, cache_ttl = $13,
+               price_entry = $14, prices = $15, mode = $16, list_cost_usd = $17
          WHERE id = $1 RETURNING id""",
         log.attempt_id,
         log.status.value,
@@ -81,6 +95,13 @@ async def settle(
         log.error_code,
         (log.error_message or "")[:1000] or None,
         conversation_id,
+        log.cache_write_tokens,
+        log.cache_read_tokens,
+        log.cache_ttl,
+        log.price_entry,
+        log.prices,
+        log.mode,
+        log.list_cost_usd,
     )
     if row_id is None:
         raise LookupError(f"attempt row {log.attempt_id} is gone")
@@ -98,6 +119,7 @@ async def mark_lost(
     lost: Decimal = await conn.fetchval(
         """WITH lost AS (
                UPDATE generation_logs SET status = 'lost', cost_usd = reserved_cost_usd,
+                      list_cost_usd = reserved_cost_usd,
                       settled_at = now(), error_code = 'lost',
                       error_message = 'the worker that sent this call stopped before it '
                                       || 'answered; its reserved worst-case cost is booked'
