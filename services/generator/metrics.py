@@ -58,6 +58,11 @@ DEFERRALS = Counter(
     "Item jobs put back on the queue, by reason (limiter, backoff, parked, busy, error).",
     ["reason"],
 )
+HELD_WRITES = Counter(
+    "convoforge_generator_held_writes_total",
+    "Retries of a paid call's booking held in memory while PostgreSQL was unreachable.",
+    ["what"],
+)
 
 
 def initialise(model: str) -> None:
