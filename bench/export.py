@@ -252,7 +252,7 @@ async def run_exporter(
     proc = start_exporter(settings, port, log_path)
     try:
         try:
-            wait_http(f"http://127.0.0.1:{port}/metrics")
+            wait_http(f"http://127.0.0.1:{port}/metrics", timeout=90)  # slow on a busy machine
         except httpx.TransportError as exc:
             tail = log_path.read_text(errors="replace")[-3000:]
             raise RuntimeError(f"the exporter did not start:\n{tail}") from exc

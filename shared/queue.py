@@ -9,7 +9,12 @@ from typing import Any, Literal
 
 from arq.connections import ArqRedis as ArqRedis
 from arq.connections import RedisSettings
-from arq.constants import job_key_prefix, result_key_prefix, retry_key_prefix
+from arq.constants import (
+    in_progress_key_prefix,
+    job_key_prefix,
+    result_key_prefix,
+    retry_key_prefix,
+)
 from arq.cron import CronJob
 from arq.jobs import Job, JobStatus
 from redis.asyncio import ConnectionPool
@@ -128,6 +133,83 @@ async def queue_depth(redis: ArqRedis, settings: Settings, service: Service) -> 
     """How many jobs wait in a service's queue."""
     depth: int = await redis.zcard(queue_name(settings, service))
     return depth
+
+
+@dataclass(frozen=True)
+class Presence:
+    """Where a job id stands in Redis: waiting in the queue, and/or marked as running.
+
+    `marked_for` is how long ago a worker marked it running (None: no mark), from the mark's
+    remaining time to live and the length arq gives it (`mark_seconds`).
+    """
+
+    queued: bool
+    running: bool
+    marked_for: float | None = None
+
+    @property
+    def missing(self) -> bool:
+        """Neither: nothing in Redis will ever run it (finished, or lost with Redis's data)."""
+        return not (self.queued or self.running)
+
+
+def mark_seconds(job_timeout: float) -> float:
+    """How long arq marks a job running when the worker's longest job timeout is `job_timeout`."""
+    return job_timeout + 10
+
+
+async def presence(
+    redis: ArqRedis,
+    settings: Settings,
+    service: Service,
+    jids: Sequence[str],
+    *,
+    mark_ttl: float,
+) -> dict[str, Presence]:
+    """Look many job ids up in one round trip (`mark_ttl`: the length of a running mark)."""
+    async with redis.pipeline(transaction=False) as pipe:
+        for jid in jids:
+            pipe.zscore(queue_name(settings, service), jid)
+            pipe.pttl(f"{in_progress_key_prefix}{jid}")
+        answers = await pipe.execute()
+    found = {}
+    for n, jid in enumerate(jids):
+        left_ms = int(answers[2 * n + 1])
+        marked_for = None if left_ms == -2 else max(0.0, mark_ttl - max(left_ms, 0) / 1000)
+        found[jid] = Presence(
+            queued=answers[2 * n] is not None, running=left_ms != -2, marked_for=marked_for
+        )
+    return found
+
+
+async def revive(
+    redis: ArqRedis,
+    settings: Settings,
+    service: Service,
+    function: str,
+    *args: Any,
+    job_id: str,
+    found: Presence,
+) -> str:
+    """Make a job whose worker died (or whose data Redis lost) runnable now; says what it did.
+
+    A job still in the queue but marked running by a dead worker only needs the mark removed
+    (any worker then picks it up); a missing job is enqueued again under the same id.
+    """
+    if found.running:
+        await redis.delete(f"{in_progress_key_prefix}{job_id}")
+    if found.queued:
+        return "freed"
+    await forget_job(redis, job_id)
+    await enqueue(redis, settings, service, function, *args, job_id=job_id)
+    return "enqueued"
+
+
+async def take_turn(redis: ArqRedis, settings: Settings, name: str, seconds: float) -> bool:
+    """True for one caller per `seconds` across the fleet (a lock that simply expires)."""
+    key = f"{settings.queue_prefix}:turn:{name}"
+    taken = await redis.set(key, b"1", nx=True, px=max(1, int(seconds * 1000)))
+    return bool(taken)
 
 
 Hook = Callable[[Any], Awaitable[None]]

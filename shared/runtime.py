@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import asyncio
 import functools
 import os
 import socket
 import time
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Concatenate, ParamSpec, TypedDict, TypeVar
 
@@ -19,6 +20,7 @@ from shared.db.pool import create_pool
 from shared.logging import bound_context, configure_logging, get_logger
 from shared.metrics import serve_metrics
 from shared.queue import ArqRedis, Service
+from shared.resilience import READINESS
 from shared.settings import Settings, get_settings
 from shared.storage import ObjectStore, open_storage
 
@@ -57,6 +59,8 @@ class WorkerResources:
     storage: ObjectStore
     http: httpx.AsyncClient
     metrics_port: int
+    # Tasks the process runs beside its jobs (the work reconciler); cancelled at shutdown.
+    background: list[asyncio.Task[None]] = field(default_factory=list)
 
 
 class WorkerContext(TypedDict, total=False):
@@ -73,7 +77,7 @@ async def start_worker(ctx: WorkerContext, service: Service, metrics_port: int) 
     """Open the pool, storage and HTTP client; serve /metrics."""
     settings = get_settings()
     configure_logging(settings)
-    port = serve_metrics(settings.metrics_host, metrics_port)
+    port = serve_metrics(settings.metrics_host, metrics_port, READINESS.problems)
     ctx["resources"] = WorkerResources(
         service=service,
         settings=settings,
@@ -91,6 +95,9 @@ async def stop_worker(ctx: WorkerContext) -> None:
     resources = ctx.get("resources")
     if resources is None:
         return
+    for task in resources.background:
+        task.cancel()
+    await asyncio.gather(*resources.background, return_exceptions=True)
     await resources.http.aclose()
     await resources.storage.close()
     await resources.pool.close()

@@ -82,7 +82,8 @@ class Settings(BaseSettings):
     generation_max_items: int = Field(default=1000, ge=1)
     generator_max_jobs: int = Field(default=10, ge=1)
     generator_job_timeout_seconds: float = Field(default=300.0, gt=0)
-    generator_heartbeat_seconds: float = Field(default=60.0, gt=0)
+    # An item's lease lasts 3 heartbeats: a killed generator's items are free again after it.
+    generator_heartbeat_seconds: float = Field(default=10.0, gt=0)
 
     # Economy (issue 15): price table, prompt caching, Message Batches, header-driven limits.
     llm_pricing: str | None = None
@@ -131,6 +132,16 @@ class Settings(BaseSettings):
     # issue-16 (API contract): how often an idle worker polls its queue. arq's 0.5 s default made
     # every job wait ~0.5 s before it started; bench/latency.py measures latency and idle cost.
     queue_poll_delay_seconds: float = Field(default=0.02, gt=0, le=5)
+    # Resilience (issue 11, workers): the work reconciler every generator and exporter runs at
+    # start and every RECOVERY_INTERVAL_SECONDS (one replica per period, by a Redis lock):
+    # queued or running work whose arq job is missing is enqueued again, and work whose lease
+    # lapsed (items: 3 heartbeats; exports: no heartbeat for RECOVERY_EXPORT_STALE_SECONDS) is
+    # freed for another replica at once instead of after arq's job timeout.
+    recovery_enabled: bool = True
+    recovery_interval_seconds: float = Field(default=10.0, gt=0)
+    recovery_export_stale_seconds: float = Field(default=20.0, gt=0)
+    # Longest wait between attempts to reach Redis while it is down (workers never give up).
+    worker_redis_backoff_max_seconds: float = Field(default=10.0, gt=0)
 
     @field_validator(
         "janitor_expire_exports_schedule",

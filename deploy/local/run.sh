@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# `make run`: migrate, then run the API and the three workers in the foreground (honcho).
+# `make run`: migrate, then run the API and the three workers in the foreground, supervised
+# (services/supervisor: a process that exits is restarted with backoff; Ctrl-C stops them all).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 export PATH="$PWD/.venv/bin:$PATH"
@@ -21,4 +22,4 @@ if [[ -z ${ANTHROPIC_API_KEY:-} && ${LLM_PROVIDER:-offline} == offline ]]; then
   echo "*** No ANTHROPIC_API_KEY: generation uses the OFFLINE sample provider (model offline-sample). ***"
 fi
 echo
-exec honcho -f deploy/Procfile start
+exec python -m services.supervisor deploy/Procfile

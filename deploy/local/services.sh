@@ -65,7 +65,7 @@ ensure_redis() {
   say "starting Redis"
   as_root mkdir -p /var/lib/redis /var/log/redis
   as_root redis-server --daemonize yes --bind 127.0.0.1 -::1 --port "$REDIS_PORT" --save "" \
-    --appendonly no --dir /var/lib/redis --logfile /var/log/redis/convoforge.log
+    --appendonly yes --appendfsync everysec --dir /var/lib/redis --logfile /var/log/redis/convoforge.log
   wait_for Redis redis_up
 }
 

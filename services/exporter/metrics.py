@@ -33,6 +33,10 @@ RENDER_FAILURES = Counter(
     "Conversations left out of an export because they could not be rendered, by format.",
     ["format"],
 )
+PARTIALS_REMOVED = Counter(
+    "convoforge_export_partial_uploads_removed_total",
+    "Unfinished uploads of a dead run removed when its export restarted from scratch.",
+)
 
 
 def initialise() -> None:

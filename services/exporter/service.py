@@ -105,8 +105,24 @@ class ExportRun:
                 ExportStatus.PROCESSING,
             ):
                 return None
+            restart = restart_reason(current)
             key = plan.object_key(current, self.run_id)
-            return await repo.claim(conn, self.export_id, self.run_id, key)
+            claimed = await repo.claim(conn, self.export_id, self.run_id, key, restart)
+        if claimed is not None and restart is not None and current.object_key:
+            # The earlier run stopped mid-upload: its partial file goes before we start again.
+            log.warning("exporter.export.restarted", reason=restart, restarts=claimed.restarts)
+            await self._discard_partial(current.object_key)
+        return claimed
+
+    async def _discard_partial(self, key: str) -> None:
+        storage = self.resources.storage
+        try:
+            aborted = await storage.abort_upload(key)
+            await storage.delete(key)
+        except _STORAGE_ERRORS as exc:  # abort-stale-uploads removes it later
+            log.warning("exporter.export.partial_not_removed", object_key=key, error=str(exc))
+            return
+        metrics.PARTIALS_REMOVED.inc(aborted)
 
     async def _produce(self, export: ExportLog) -> Produced:
         """Read the snapshot, render, validate and upload; the file is whole when this returns."""
@@ -255,6 +271,15 @@ class ExportRun:
             "bytes": outcome.byte_size,
             "render_failures": outcome.render_failure_count,
         }
+
+
+def restart_reason(current: ExportLog) -> str | None:
+    """Why a claim of an export already `processing` restarts it (None: a first start)."""
+    if current.status is not ExportStatus.PROCESSING:
+        return None
+    seen = current.heartbeat_at or current.started_at
+    since = seen.isoformat() if seen is not None else "its start"
+    return f"restarted from scratch: the previous run stopped reporting progress at {since}"
 
 
 async def _chunk_source(

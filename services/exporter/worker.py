@@ -5,12 +5,14 @@ from __future__ import annotations
 import gc
 from typing import Any, cast
 
-from arq import run_worker
 from arq.worker import Function, Retry, func
 
 from services.exporter import metrics, tasks
+from services.exporter.recovery import EXPORTS
 from services.exporter.service import RetryLater
+from shared import recovery
 from shared.queue import PING, RUN_EXPORT, worker_settings
+from shared.resilience import run_resilient_worker
 from shared.runtime import WorkerContext, start_worker, stop_worker
 from shared.settings import Settings, get_settings
 
@@ -36,6 +38,8 @@ async def on_startup(ctx: WorkerContext) -> None:
     await start_worker(ctx, "exporter", get_settings().exporter_metrics_port)
     metrics.initialise()
     tune_gc()
+    resources = ctx["resources"]
+    resources.background.extend(recovery.start(resources, EXPORTS))
 
 
 def tune_gc() -> None:
@@ -72,4 +76,7 @@ def settings(current: Settings | None = None) -> dict[str, Any]:
 
 def main() -> None:
     """Run the worker until SIGINT/SIGTERM."""
-    run_worker(settings())
+    current = get_settings()
+    run_resilient_worker(
+        settings(current), redis_backoff_cap=current.worker_redis_backoff_max_seconds
+    )

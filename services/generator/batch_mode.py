@@ -14,11 +14,14 @@ from __future__ import annotations
 import time
 import uuid
 from dataclasses import dataclass
+from decimal import Decimal
 from typing import Any, Final
 from uuid import UUID
 
+import asyncpg
+
 from services.generator.batch_items import BatchItemRun, Outcome
-from services.generator.engine import Budget
+from services.generator.engine import INPUT_RESERVE_FACTOR, Budget
 from services.generator.llm.batches import BatchClient, BatchInfo, BatchResult
 from services.generator.llm.client import LLMError, SpendLimitReached
 from services.generator.providers import Fleet
@@ -26,12 +29,13 @@ from shared.db.pool import tenant_transaction
 from shared.db.repositories import generation as repo
 from shared.db.repositories import message_batches as batches_repo
 from shared.llm.params import message_params
-from shared.llm.pricing import CacheTtl
+from shared.llm.pricing import CacheTtl, Usage, cost_usd, table_for
 from shared.logging import get_logger
 from shared.models.generation import (
     OPEN_MESSAGE_BATCH,
     BatchJob,
     BatchStatus,
+    GenerationItem,
     ItemRequest,
     ItemStatus,
     MessageBatch,
@@ -198,12 +202,15 @@ class BatchRunner:
                 limit=self.fleet.settings.llm_batch_max_requests,
                 lease_seconds=BATCH_LEASE_SECONDS,
             )  # fmt: skip
-            if not indexes:
+            requests = [await repo.get_item(conn, self.job_id, i) for i in indexes]
+            kept = await self._within_cap(conn, locked, lease, [r for r in requests if r])
+            if not kept:
                 return
             row = await batches_repo.insert(
-                conn, owner_id=self.owner_id, job_id=self.job_id, lease_id=lease, indexes=indexes
-            )
-            requests = [await repo.get_item(conn, self.job_id, i) for i in indexes]
+                conn, owner_id=self.owner_id, job_id=self.job_id, lease_id=lease,
+                indexes=[item.item_index for item in kept],
+            )  # fmt: skip
+            requests = list(kept)
         body = [
             {"custom_id": custom_id(item.item_index),
              "params": request_params(item.request, self.fleet.provider.model,
@@ -211,6 +218,45 @@ class BatchRunner:
             for item in requests if item is not None
         ]  # fmt: skip
         await self._create(row, body)
+
+    async def _within_cap(
+        self,
+        conn: asyncpg.Connection,
+        batch: BatchJob,
+        lease: UUID,
+        taken: list[GenerationItem],
+    ) -> list[GenerationItem]:
+        """The taken items whose worst-case cost fits the cap (reserved); the rest go back."""
+        cap = batch.cost_cap_usd
+        if cap is None:
+            return taken
+        room = cap - batch.cost_so_far_usd - await repo.reserved_by_others(conn, self.job_id, -1)
+        kept: list[GenerationItem] = []
+        for item in taken:
+            worst = self._worst_case(item.request)
+            if worst <= room:
+                room -= worst
+                kept.append(item)
+                await repo.reserve(conn, self.job_id, item.item_index, lease, worst)
+            else:
+                await repo.release(conn, self.job_id, item.item_index, lease)
+        if not kept and await repo.running_count(conn, self.job_id) == 0:
+            message = f"cost cap ${cap} reached: ${batch.cost_so_far_usd} spent"
+            reason = StopReason.COST_CAP.value
+            await repo.set_stop(conn, self.job_id, reason=reason, error=message, cancel=False)
+            await repo.skip_queued(
+                conn, self.job_id, status=ItemStatus.SKIPPED, code=reason, error=message
+            )
+        return kept
+
+    def _worst_case(self, request: ItemRequest) -> Decimal:
+        """Every prompt token written to the cache, every call at max_tokens, batch price."""
+        _, price = table_for(self.fleet.settings).price_for(self.fleet.provider.model)
+        usage = Usage(
+            cache_write_tokens=INPUT_RESERVE_FACTOR * request.estimated_input_tokens,
+            output_tokens=request.max_tokens,
+        )
+        return cost_usd(price, usage, batch=True, cache_ttl=CacheTtl.ONE_HOUR)
 
     async def _create(self, row: MessageBatch, body: list[dict[str, Any]]) -> None:
         if self.fleet.limiter is not None:

@@ -15,10 +15,12 @@ import weakref
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any, Final
+from uuid import UUID
 
 import asyncpg
 
 from services.generator import items, metrics
+from services.generator.attempts import held
 from services.generator.items import Gate, ItemRef
 from services.generator.landing import Produced, build_draft, land
 from services.generator.llm.client import (
@@ -126,6 +128,7 @@ class ItemRun:
         self.settings = fleet.settings
         self.spent = self.item.cost_usd
         self.plain_429 = 0
+        self.attempt_id: UUID | None = None
         self.mode = JobMode.LIVE
         self.price_entry, self.price = table_for(self.settings).price_for(fleet.provider.model)
         self.prompt_sha256 = hashlib.sha256(
@@ -172,7 +175,20 @@ class ItemRun:
         return cost_usd(self.price, usage, batch=self.mode == JobMode.BATCH, cache_ttl=ttl)
 
     async def _attempt(self, attempts: int) -> Step:
-        permit = await self._permit()
+        # On the books before it leaves: no row (lease lost, database down), no request. The
+        # row comes before the permit so that nothing delays a permitted request from leaving
+        # (the fleet's rate window is measured at the permit).
+        self.attempt_id = await items.open_attempt(
+            self.pool, self.ref, self.request.template_id,
+            self._log(attempts, LogStatus.IN_FLIGHT, 0.0), self._reservation(),
+        )  # fmt: skip
+        if self.attempt_id is None:
+            return Step("lost")
+        try:
+            permit = await self._permit()
+        except BaseException:
+            await asyncio.shield(items.discard_attempt(self.pool, self.ref, self.attempt_id))
+            raise
         started = time.perf_counter()
         try:
             response = await self.fleet.provider.create_message(
@@ -301,30 +317,38 @@ class ItemRun:
             duration_ms=round(response.duration_s * 1000),
         )
         draft = build_draft(self.ref, self.request, produced)
-        landed = await land(
-            self.pool, self.storage, self.ref, draft, entry, self.request.template_id
-        )
+        landed = await held(
+            lambda: land(self.pool, self.storage, self.ref, draft, entry, self.request.template_id),
+            deadline=self.budget.deadline, what="land",
+        )  # fmt: skip
         return "completed" if landed is not None else "lost"
 
     async def _book(self, entry: NewLog, *, consumed: bool) -> int | None:
-        attempts, _ = await items.book(
-            self.pool, self.ref, self.request.template_id, entry, consumed=consumed
-        )
+        attempts, _ = await held(
+            lambda: items.book(
+                self.pool, self.ref, self.request.template_id, entry, consumed=consumed
+            ),
+            deadline=self.budget.deadline, what="book",
+        )  # fmt: skip
         self.spent += entry.cost_usd
         return attempts
 
     async def _book_cancelled(self, attempts: int, elapsed: float) -> None:
         entry = self._log(
             attempts, LogStatus.CANCELLED, elapsed, error_code="cancelled",
-            error_message="worker shut down during the call; it may still be billed",
+            error_message="worker shut down during the call; booked at its worst-case cost",
+            cost_usd=self._reservation(),
         )  # fmt: skip
         try:
-            await self._book(entry, consumed=False)
-        except Exception as exc:  # shutting down: the log row is best effort
+            await items.book(self.pool, self.ref, self.request.template_id, entry, consumed=False)
+        except Exception as exc:  # left in flight: the next claim books it as lost
             log.warning("generator.item.cancel_log_failed", error=str(exc))
 
     async def _fail(self, code: str, message: str, *, stop: StopReason | None = None) -> None:
-        await items.fail(self.pool, self.ref, code, message, stop=stop)
+        await held(
+            lambda: items.fail(self.pool, self.ref, code, message, stop=stop),
+            deadline=self.budget.deadline, what="fail",
+        )  # fmt: skip
         metrics.CONVERSATIONS.labels(self.request.tier.value, "failed").inc()
         log.info("generator.item.failed", code=code, stop=stop.value if stop else None)
 
@@ -391,6 +415,7 @@ class ItemRun:
             request_excerpt=request_excerpt,
             duration_ms=round(elapsed * 1000),
             status=status,
+            attempt_id=self.attempt_id,
             price_entry=self.price_entry,
             prices=self.price.model_dump(mode="json"),
             mode=self.mode.value,

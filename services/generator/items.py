@@ -14,8 +14,10 @@ from uuid import UUID
 import asyncpg
 
 from shared.db.pool import acquire, tenant_transaction
+from shared.db.repositories import attempts as attempts_repo
 from shared.db.repositories import generation as repo
 from shared.db.repositories import generation_logs as logs_repo
+from shared.logging import get_logger
 from shared.models.generation import (
     TERMINAL_BATCH,
     TERMINAL_ITEM,
@@ -27,6 +29,7 @@ from shared.models.generation import (
     StopReason,
 )
 
+log = get_logger(__name__)
 # A woken job usually claims its slot within a second or two; count it as taken meanwhile.
 _WOKEN_GRACE_SECONDS = 10.0
 # A batch's owner never changes: remember it (bounded) instead of asking for every job.
@@ -109,6 +112,9 @@ async def claim(pool: asyncpg.Pool, ref: ItemRef, lease_seconds: float) -> Claim
         ):
             await repo.park(conn, ref.batch_id, ref.index)
             return Claim(ClaimState.PARKED)
+        # No live run holds the item now: calls still in flight belong to a dead (or given-up)
+        # run and go on the books as lost, before this run may spend anything.
+        await attempts_repo.mark_lost(conn, ref.batch_id, ref.index, keep_lease=ref.lease_id)
         taken = await repo.take_lease(conn, ref.batch_id, ref.index, ref.lease_id, lease_seconds)
         return Claim(ClaimState.RUNNING, taken, batch)
 
@@ -119,6 +125,8 @@ async def _stop_item(conn: asyncpg.Connection, batch: BatchJob, item: Generation
     status = ItemStatus.CANCELLED if cancelled else ItemStatus.SKIPPED
     code = StopReason.CANCELLED.value if cancelled else batch.stop_reason
     lease = item.lease_id if item.status == ItemStatus.RUNNING else None
+    if lease is not None:
+        await attempts_repo.mark_lost(conn, batch.id, item.item_index, keep_lease=None)
     await repo.finish_item(
         conn, batch.id, item.item_index, status=status, lease_id=lease,
         error_code=code, error=batch.error or f"batch stopped: {code}",
@@ -178,18 +186,64 @@ async def _stop_batch(
     )
 
 
+async def open_attempt(
+    pool: asyncpg.Pool, ref: ItemRef, template_id: UUID | None, log: NewLog, reserved: Decimal
+) -> UUID | None:
+    """Put the call about to leave on the books (in flight, worst-case cost); None if not ours."""
+    async with tenant_transaction(pool, ref.owner_id) as conn:
+        # The batch lock first: a takeover (claim) books lost calls and takes the lease under
+        # it, so the lease check below sees its outcome, never a row it would miss.
+        await repo.get_batch(conn, ref.batch_id, lock=True)
+        return await attempts_repo.open_attempt(
+            conn, owner_id=ref.owner_id, batch_id=ref.batch_id, item_index=ref.index,
+            lease_id=ref.lease_id, template_id=template_id, log=log, reserved=reserved,
+        )  # fmt: skip
+
+
+async def discard_attempt(pool: asyncpg.Pool, ref: ItemRef, attempt_id: UUID) -> None:
+    """Drop the row of a call that never left (no permit); if that fails, it is booked lost."""
+    try:
+        async with tenant_transaction(pool, ref.owner_id) as conn:
+            await attempts_repo.discard(conn, attempt_id)
+    except Exception as exc:  # database down: the next claim books it as lost (worst case)
+        log.warning("generator.attempt.discard_failed", error=str(exc))
+
+
+async def already_booked(conn: asyncpg.Connection, ref: ItemRef, log: NewLog) -> Decimal:
+    """Lock the batch, then say what the books already hold for this call (lost: reserved)."""
+    await repo.get_batch(conn, ref.batch_id, lock=True)
+    if log.attempt_id is None:
+        return Decimal(0)
+    return await attempts_repo.counted(conn, log.attempt_id)
+
+
+async def write_log(
+    conn: asyncpg.Connection,
+    ref: ItemRef,
+    template_id: UUID | None,
+    log: NewLog,
+    conversation_id: UUID | None = None,
+) -> UUID:
+    """Settle the call's attempt row, or insert a row for a call that had none."""
+    if log.attempt_id is not None:
+        return await attempts_repo.settle(conn, log, conversation_id=conversation_id)
+    return await logs_repo.insert(
+        conn, owner_id=ref.owner_id, batch_id=ref.batch_id, item_index=ref.index,
+        template_id=template_id, log=log, conversation_id=conversation_id,
+    )  # fmt: skip
+
+
 async def book(
     pool: asyncpg.Pool, ref: ItemRef, template_id: UUID | None, log: NewLog, *, consumed: bool
 ) -> tuple[int | None, UUID]:
     """Record one finished call: its log row, its cost, and (on our lease) the attempt."""
     async with tenant_transaction(pool, ref.owner_id) as conn:
+        booked = await already_booked(conn, ref, log)
         attempts = await repo.add_attempt(
-            conn, ref.batch_id, ref.index, ref.lease_id, cost=log.cost_usd, consumed=consumed
-        )
-        log_id = await logs_repo.insert(
-            conn, owner_id=ref.owner_id, batch_id=ref.batch_id, item_index=ref.index,
-            template_id=template_id, log=log,
+            conn, ref.batch_id, ref.index, ref.lease_id, cost=log.cost_usd - booked,
+            consumed=consumed,
         )  # fmt: skip
+        log_id = await write_log(conn, ref, template_id, log)
         return attempts, log_id
 
 
@@ -254,6 +308,8 @@ async def fail_unclaimed(
         if item is None or item.status in TERMINAL_ITEM:
             return False
         lease = item.lease_id if item.status == ItemStatus.RUNNING else None
+        if lease is not None:
+            await attempts_repo.mark_lost(conn, batch_id, index, keep_lease=None)
         done = await repo.finish_item(
             conn, batch_id, index, status=ItemStatus.FAILED, lease_id=lease,
             error_code=code, error=message,

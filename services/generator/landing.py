@@ -15,7 +15,7 @@ from uuid import UUID
 import asyncpg
 
 from services.generator import metrics
-from services.generator.items import ItemRef, adopt, book
+from services.generator.items import ItemRef, adopt, already_booked, book, write_log
 from services.generator.parsing import ParsedGeneration
 from services.generator.scoring import score_conversation, status_for
 from shared.conversations.document import draft_from_generated, finish_draft
@@ -30,7 +30,6 @@ from shared.conversations.store import (
 )
 from shared.db.pool import tenant_transaction
 from shared.db.repositories import generation as repo
-from shared.db.repositories import generation_logs as logs_repo
 from shared.logging import get_logger
 from shared.models.conversation import Conversation, ConversationDraft, ConversationStatus
 from shared.models.generation import ItemRequest, ItemStatus, NewLog
@@ -156,20 +155,18 @@ async def _insert(
     template_id: UUID | None,
 ) -> Conversation:
     async with tenant_transaction(pool, ref.owner_id) as conn:
-        # The batch row first (lock order), then the rows this landing adds or flips.
-        await repo.settle(conn, ref.batch_id, cost=attempt.cost_usd, completed=1)
+        # The batch row first (lock order), then the rows this landing adds or flips; a call
+        # already booked as lost (reserved cost) is booked again only by the difference.
+        cost = attempt.cost_usd - await already_booked(conn, ref, attempt)
+        await repo.settle(conn, ref.batch_id, cost=cost, completed=1)
         conversation = await insert_row(conn, ref.owner_id, draft, doc, action="generated")
         item = await repo.finish_item(
             conn, ref.batch_id, ref.index, status=ItemStatus.COMPLETED, lease_id=ref.lease_id,
-            conversation_id=conversation.id, add_cost=attempt.cost_usd, add_attempt=True,
-            counted=True,
+            conversation_id=conversation.id, add_cost=cost, add_attempt=True, counted=True,
         )  # fmt: skip
         if item is None:
             raise _LeaseLost
-        await logs_repo.insert(
-            conn, owner_id=ref.owner_id, batch_id=ref.batch_id, item_index=ref.index,
-            template_id=template_id, log=attempt, conversation_id=conversation.id,
-        )  # fmt: skip
+        await write_log(conn, ref, template_id, attempt, conversation.id)
         return conversation
 
 

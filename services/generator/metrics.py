@@ -58,6 +58,11 @@ DEFERRALS = Counter(
     "Item jobs put back on the queue, by reason (limiter, backoff, parked, busy, error).",
     ["reason"],
 )
+HELD_WRITES = Counter(
+    "convoforge_generator_held_writes_total",
+    "Retries of a paid call's booking held in memory while PostgreSQL was unreachable.",
+    ["what"],
+)
 
 
 def initialise(model: str) -> None:
@@ -66,6 +71,8 @@ def initialise(model: str) -> None:
     for direction in ("input", "output"):
         LLM_TOKENS.labels(model, direction)
     LLM_COST.labels(model)
+    for kind in ("write", "read"):
+        CACHE_TOKENS.labels(model, kind)
     LLM_LATENCY.labels(model)
     for tier in Tier:
         for outcome in ("pending_review", "needs_revision", "failed", "skipped", "cancelled"):

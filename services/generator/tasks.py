@@ -24,6 +24,9 @@ log = get_logger(__name__)
 MAX_JOB_TRIES: Final = 5000
 # Unexpected errors (database or storage down) retry the job with backoff this many times.
 MAX_ERROR_RETRIES: Final = 6
+# While PostgreSQL or Redis cannot be reached the job comes back this soon (with jitter), so
+# work resumes seconds after an outage ends, whatever this job's history of deferrals.
+OUTAGE_RETRY_SECONDS: Final = 5.0
 _FINISHED: Final = frozenset({"completed", "failed", "stopped"})
 
 
@@ -62,8 +65,8 @@ async def _owner(resources: WorkerResources, batch: UUID, job_try: int) -> UUID 
     try:
         return await items.owner_of(resources.pool, batch)
     except Exception as exc:  # database down: arq keeps the job; try again later
-        log.warning("generator.item.owner_lookup_failed", error=str(exc))
-        raise Deferred(min(300.0, 2.0**job_try), "error") from exc
+        log.warning("generator.item.owner_lookup_failed", error=str(exc), job_try=job_try)
+        raise Deferred(_outage_retry(), "error") from exc
 
 
 async def _guarded(resources: WorkerResources, ref: ItemRef, started: float) -> tuple[str, bool]:
@@ -126,16 +129,24 @@ async def _errored(resources: WorkerResources, ref: ItemRef, exc: Exception) -> 
     """Retry the job later (backing off); after MAX_ERROR_RETRIES fail the item."""
     key = f"{resources.settings.queue_prefix}:gen-errors:{ref.batch_id}:{ref.index}"
     try:
+        # The item first: if Redis is what failed, it is back in the queue all the same.
+        released = await items.release(resources.pool, ref)
         errors = int(await resources.redis.incr(key))
         await resources.redis.expire(key, 86_400)
-        if errors > MAX_ERROR_RETRIES:
-            await items.fail(resources.pool, ref, "internal_error", f"{type(exc).__name__}: {exc}")
+        if errors > MAX_ERROR_RETRIES and released:
+            await items.fail_unclaimed(
+                resources.pool, ref.owner_id, ref.batch_id, ref.index, "internal_error",
+                f"{type(exc).__name__}: {exc}",
+            )  # fmt: skip
             return "failed"
-        await items.release(resources.pool, ref)
-    except Exception as inner:  # still down: arq keeps the job, try again later
+    except Exception as inner:  # still down: arq keeps the job, try again soon
         log.warning("generator.item.recovery_failed", error=str(inner))
-        errors = MAX_ERROR_RETRIES
+        raise Deferred(_outage_retry(), "error") from inner
     raise Deferred(min(300.0, 2.0**errors), "error")
+
+
+def _outage_retry() -> float:
+    return OUTAGE_RETRY_SECONDS * random.uniform(0.8, 1.2)
 
 
 async def _last_try(resources: WorkerResources, batch: UUID, index: int, deferred: Deferred) -> str:

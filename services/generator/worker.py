@@ -4,14 +4,16 @@ from __future__ import annotations
 
 from typing import Any, cast
 
-from arq import run_worker
 from arq.worker import Function, Retry, func
 
 from services.generator import batch_tasks, metrics, tasks
 from services.generator.engine import Deferred
 from services.generator.llm.offline import OFFLINE_MODEL
 from services.generator.providers import announce
+from services.generator.recovery import ITEMS
+from shared import recovery
 from shared.queue import GENERATE_ITEM, PING, RUN_MESSAGE_BATCHES, worker_settings
+from shared.resilience import run_resilient_worker
 from shared.runtime import WorkerContext, start_worker, stop_worker
 from shared.settings import Settings, get_settings
 
@@ -72,6 +74,8 @@ async def on_startup(ctx: WorkerContext) -> None:
     current = get_settings()
     metrics.initialise(OFFLINE_MODEL if current.offline_llm else current.llm_model)
     announce(get_settings())
+    resources = ctx["resources"]
+    resources.background.extend(recovery.start(resources, ITEMS))
 
 
 async def on_shutdown(ctx: WorkerContext) -> None:
@@ -96,4 +100,7 @@ def settings(current: Settings | None = None) -> dict[str, Any]:
 
 def main() -> None:
     """Run the worker until SIGINT/SIGTERM."""
-    run_worker(settings())
+    current = get_settings()
+    run_resilient_worker(
+        settings(current), redis_backoff_cap=current.worker_redis_backoff_max_seconds
+    )

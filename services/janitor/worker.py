@@ -8,7 +8,7 @@ import itertools
 from datetime import UTC, datetime
 from typing import Any, cast
 
-from arq import cron, run_worker
+from arq import cron
 from arq.cron import CronJob, next_cron
 
 from services.janitor import fleet, metrics, tasks
@@ -18,6 +18,7 @@ from services.janitor.sampler import run_sampler
 from services.janitor.schedule import Schedule
 from shared.logging import get_logger
 from shared.queue import worker_settings
+from shared.resilience import run_resilient_worker
 from shared.runtime import WorkerContext, start_worker, stop_worker
 from shared.settings import Settings, get_settings
 
@@ -98,4 +99,5 @@ def settings() -> dict[str, Any]:
 
 def main() -> None:
     """Run the worker until SIGINT/SIGTERM."""
-    run_worker(settings())
+    current = get_settings()
+    run_resilient_worker(settings(), redis_backoff_cap=current.worker_redis_backoff_max_seconds)

@@ -174,6 +174,8 @@ class ExportLog(BaseModel):
     created_by: UUID | None
     created_at: datetime
     updated_at: datetime
+    restarts: int = 0
+    restart_reason: str | None = None
 
     @property
     def export_config(self) -> ExportConfig:

@@ -50,6 +50,9 @@ class LogStatus(StrEnum):
     RATE_LIMITED = "rate_limited"
     TIMEOUT = "timeout"
     CANCELLED = "cancelled"
+    # Attempt rows (issue 11): written before the request leaves, settled when it answers.
+    IN_FLIGHT = "in_flight"
+    LOST = "lost"
 
 
 class JobMode(StrEnum):
@@ -180,6 +183,8 @@ class GenerationLog(BaseModel):
     status: LogStatus
     error_code: str | None
     error_message: str | None
+    reserved_cost_usd: Decimal = Decimal(0)
+    settled_at: datetime | None = None
     created_at: datetime
     cache_write_tokens: int = 0
     cache_read_tokens: int = 0
@@ -208,6 +213,8 @@ class NewLog(BaseModel):
     status: LogStatus
     error_code: str | None = None
     error_message: str | None = None
+    # The in-flight attempt row this outcome settles (None: insert a new row).
+    attempt_id: UUID | None = None
     cache_write_tokens: int = 0
     cache_read_tokens: int = 0
     cache_ttl: str | None = None
@@ -218,7 +225,7 @@ class NewLog(BaseModel):
 
 
 class CostRow(BaseModel):
-    """Tokens and cost of one day and model."""
+    """Tokens and cost of one day and model (totals include lost calls, also shown apart)."""
 
     day: str
     model: str
@@ -226,6 +233,9 @@ class CostRow(BaseModel):
     input_tokens: int
     output_tokens: int
     cost_usd: Decimal
+    lost_requests: int = 0
+    lost_cost_usd: Decimal = Decimal(0)
+    in_flight_requests: int = 0
     cache_write_tokens: int = 0
     cache_read_tokens: int = 0
     list_cost_usd: Decimal = Decimal(0)

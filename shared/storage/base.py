@@ -96,6 +96,12 @@ class ObjectStore(Protocol):
         raised; StorageError only when the backend cannot be listed at all.
         """
 
+    async def abort_upload(self, key: str) -> int:
+        """Discard every unfinished `upload_stream` to `key` (a dead writer's); returns how many.
+
+        S3: its multipart uploads are aborted. Local: its partial files are removed.
+        """
+
     async def presign_get(self, key: str, *, expires_in: int, filename: str | None = None) -> str:
         """A URL anyone can GET until it expires (with a download filename when given)."""
 

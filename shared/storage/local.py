@@ -47,8 +47,22 @@ class LocalObjectStore:
             raise StorageError(f"invalid object key: {key!r}")
         return path
 
-    def _partial(self) -> Path:
-        return self.root / _PARTIAL_DIR / uuid.uuid4().hex
+    def _partial(self, key: str | None = None) -> Path:
+        # Named after the key it will become, so a dead writer's leftover can be found by key.
+        prefix = _key_tag(key) + "-" if key is not None else ""
+        return self.root / _PARTIAL_DIR / f"{prefix}{uuid.uuid4().hex}"
+
+    async def abort_upload(self, key: str) -> int:
+        """Remove the partial files of unfinished uploads to `key`."""
+        pattern = f"{_key_tag(key)}-*"
+        return await asyncio.to_thread(self._remove_partials, pattern)
+
+    def _remove_partials(self, pattern: str) -> int:
+        removed = 0
+        for path in (self.root / _PARTIAL_DIR).glob(pattern):
+            path.unlink(missing_ok=True)
+            removed += 1
+        return removed
 
     async def put(
         self,
@@ -100,7 +114,7 @@ class LocalObjectStore:
     ) -> UploadResult:
         """Write chunks to a partial file; rename only after the last one."""
         path = self.path_for(key)
-        tmp = self._partial()
+        tmp = self._partial(key)
         digest = hashlib.sha256()
         size = 0
         handle = await asyncio.to_thread(tmp.open, "wb")
@@ -204,6 +218,10 @@ class LocalObjectStore:
 
     async def close(self) -> None:
         """Nothing to release."""
+
+
+def _key_tag(key: str) -> str:
+    return hashlib.sha256(key.encode()).hexdigest()[:32]
 
 
 def _info(key: str, path: Path) -> ObjectInfo:

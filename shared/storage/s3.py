@@ -243,6 +243,19 @@ class S3ObjectStore:
             aborted=outcomes["aborted"], recent=outcomes["recent"], failed=outcomes["failed"]
         )
 
+    async def abort_upload(self, key: str) -> int:
+        """Abort every multipart upload still open for exactly `key`."""
+        paginator = self._client.get_paginator("list_multipart_uploads")
+        aborted = 0
+        try:
+            async for page in paginator.paginate(Bucket=self.bucket, Prefix=key):
+                for upload in page.get("Uploads", []):
+                    if upload["Key"] == key and await self._abort_upload(upload) == "aborted":
+                        aborted += 1
+        except (ClientError, BotoCoreError) as exc:
+            raise StorageError(f"listing uploads of {key} failed: {exc}") from exc
+        return aborted
+
     async def _abort_upload(self, upload: dict[str, Any]) -> str:
         key, initiated = upload["Key"], upload["Initiated"].isoformat()
         try:

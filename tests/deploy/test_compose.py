@@ -66,10 +66,25 @@ def test_app_services_wait_for_dependencies(compose: dict[str, Any], service: st
     assert migrate["depends_on"]["postgres"]["condition"] == "service_healthy"
 
 
-def test_worker_metrics_ports_match_defaults(compose: dict[str, Any]) -> None:
+def test_worker_probes_ask_readiness_on_the_default_metrics_ports(compose: dict[str, Any]) -> None:
     for service, port in (("generator", 9101), ("exporter", 9102), ("janitor", 9103)):
         probe = " ".join(compose["services"][service]["healthcheck"]["test"])
-        assert f":{port}/metrics" in probe
+        assert f":{port}/readyz" in probe
+
+
+@pytest.mark.parametrize(
+    "service", [*APP_SERVICES, "postgres", "redis", "minio", "prometheus", "grafana"]
+)
+def test_long_running_services_restart(compose: dict[str, Any], service: str) -> None:
+    assert compose["services"][service]["restart"] == "unless-stopped"
+
+
+def test_redis_keeps_an_append_only_file_synced_every_second(compose: dict[str, Any]) -> None:
+    command = compose["services"]["redis"]["command"]
+    assert command[command.index("--appendonly") + 1] == "yes"
+    assert command[command.index("--appendfsync") + 1] == "everysec"
+    local = (ROOT / "deploy" / "local" / "services.sh").read_text()
+    assert "--appendonly yes --appendfsync everysec" in local
 
 
 def _mounts(compose: dict[str, Any], service: str) -> dict[str, str]:

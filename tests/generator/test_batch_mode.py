@@ -204,3 +204,24 @@ async def test_auto_mode_batches_large_jobs_unless_the_deadline_is_near(
         await api.post("/v1/generation-jobs/estimate", json=soon, headers=account.headers)
     ).json()
     assert estimate["chosen_mode"] == "live"
+
+
+async def test_cost_cap_limits_what_each_batch_may_cost(
+    api: httpx.AsyncClient, account: Account, resources: WorkerResources, claude: FakeAnthropic
+) -> None:
+    # One item's worst case at the batch price (2x the prompt estimate written to the cache,
+    # 1,500 output tokens) is about $0.012: a $0.03 cap lets two into a batch, never three.
+    body = {**plain_items(5, max_tokens=1500), "mode": "batch", "cost_cap_usd": 0.03}
+    batch_id = await _create(api, account, body)
+    async with running_worker(resources):
+        done = await wait_batch(api, account.headers, batch_id)
+
+    assert claude.batch_creates
+    assert all(1 <= len(ids) <= 2 for ids in claude.batch_creates)
+    assert 0 < done["cost_so_far_usd"] <= 0.03
+    assert done["completed_items"] + done["skipped_items"] == 5
+    tiny = {**plain_items(2, max_tokens=1500), "mode": "batch", "cost_cap_usd": 0.001}
+    stopped_id = await _create(api, account, tiny)
+    async with running_worker(resources):
+        stopped = await wait_batch(api, account.headers, stopped_id)
+    assert (stopped["stop_reason"], stopped["skipped_items"]) == ("cost_cap_reached", 2)

@@ -71,6 +71,8 @@ def fleet_settings(settings: Settings, limited_fake: LimitedFake) -> Settings:
         llm_requests_per_minute=LIMIT, llm_rate_window_seconds=WINDOW,
         llm_rate_safety_margin_seconds=MARGIN, llm_timeout_seconds=2.0,
         generator_job_timeout_seconds=6.0, generator_heartbeat_seconds=0.5, generator_max_jobs=3,
+        # The session database holds other tests' unfinished batches: leave them alone.
+        recovery_enabled=False,
     )  # fmt: skip
 
 

@@ -99,6 +99,10 @@ class ExportOut(BaseModel):
     quality_stats: dict[str, Any]
     tier_distribution: dict[str, int]
     attempts: int
+    restarts: int = Field(
+        default=0, description="Times the export restarted from scratch after its worker died."
+    )
+    restart_reason: str | None = Field(default=None, description="Why it last restarted.")
     created_at: datetime
     started_at: datetime | None
     completed_at: datetime | None

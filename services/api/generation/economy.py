@@ -218,8 +218,9 @@ def cost_summary(rows: Sequence[CostRow]) -> CostSummary:
     """Totals of the per-day rows, what caching and batches saved, and the cache hit rate."""
     days = [
         CostDay(
-            **row.model_dump(exclude={"cost_usd", "list_cost_usd"}),
+            **row.model_dump(exclude={"cost_usd", "list_cost_usd", "lost_cost_usd"}),
             cost_usd=float(row.cost_usd), list_cost_usd=float(row.list_cost_usd),
+            lost_cost_usd=float(row.lost_cost_usd),
         )
         for row in rows
     ]  # fmt: skip
@@ -236,4 +237,7 @@ def cost_summary(rows: Sequence[CostRow]) -> CostSummary:
         cache_read_tokens=read, cost_usd=float(cost), list_cost_usd=float(listed),
         saved_usd=float(max(Decimal(0), listed - cost)),
         cache_hit_rate=round(read / every_input, 4) if every_input else None,
+        lost_requests=sum(row.lost_requests for row in rows),
+        lost_cost_usd=float(sum((row.lost_cost_usd for row in rows), Decimal(0))),
+        in_flight_requests=sum(row.in_flight_requests for row in rows),
     )  # fmt: skip

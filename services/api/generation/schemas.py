@@ -263,6 +263,7 @@ class LogOut(GenerationLog):
 
     status: LogStatus
     cost_usd: float  # type: ignore[assignment]
+    reserved_cost_usd: float = 0.0  # type: ignore[assignment]
     list_cost_usd: float  # type: ignore[assignment]
 
 
@@ -286,10 +287,17 @@ class CostDay(BaseModel):
     cache_read_tokens: int
     cost_usd: float
     list_cost_usd: float
+    lost_requests: int = Field(
+        default=0, description="Calls whose worker died before the answer was recorded."
+    )
+    lost_cost_usd: float = Field(
+        default=0.0, description="Their reserved worst-case cost (included in cost_usd)."
+    )
+    in_flight_requests: int = Field(default=0, description="Calls booked and not answered yet.")
 
 
 class CostSummary(BaseModel):
-    """Cost by day and model, and the totals, with what caching and batches saved."""
+    """Cost by day and model, the totals (lost calls included), and what caching saved."""
 
     days: list[CostDay]
     requests: int
@@ -298,6 +306,9 @@ class CostSummary(BaseModel):
     cache_write_tokens: int
     cache_read_tokens: int
     cost_usd: float
+    lost_requests: int = 0
+    lost_cost_usd: float = 0.0
+    in_flight_requests: int = 0
     list_cost_usd: float
     saved_usd: float
     cache_hit_rate: float | None = Field(

@@ -19,7 +19,7 @@ EXPORT_COLUMNS = (
     "file_name, byte_size, sha256, compressed, "
     "error, quality_stats, tier_distribution, attempts, run_id, heartbeat_at, started_at, "
     "completed_at, expires_at, counts_applied_at, download_count, last_downloaded_at, created_by, "
-    "created_at, updated_at"
+    "created_at, updated_at, restarts, restart_reason"
 )
 _ACTIVE = [ExportStatus.QUEUED.value, ExportStatus.PROCESSING.value]
 
@@ -170,19 +170,26 @@ async def record_download(conn: asyncpg.Connection, export_id: UUID) -> None:
 
 
 async def claim(
-    conn: asyncpg.Connection, export_id: UUID, run_id: UUID, object_key: str
+    conn: asyncpg.Connection,
+    export_id: UUID,
+    run_id: UUID,
+    object_key: str,
+    restart_reason: str | None = None,
 ) -> ExportLog | None:
     """Take the export over for this run (a re-run supersedes a dead one); None if finished."""
     row = await conn.fetchrow(
         f"""UPDATE export_logs
                SET status = 'processing', run_id = $2, object_key = $3, attempts = attempts + 1,
-                   started_at = now(), heartbeat_at = now(), progress_percent = 0, error = NULL
+                   started_at = now(), heartbeat_at = now(), progress_percent = 0, error = NULL,
+                   restarts = restarts + CASE WHEN $5::text IS NULL THEN 0 ELSE 1 END,
+                   restart_reason = coalesce($5, restart_reason)
              WHERE id = $1 AND status = ANY($4::text[])
          RETURNING {EXPORT_COLUMNS}""",
         export_id,
         run_id,
         object_key,
         _ACTIVE,
+        restart_reason,
     )
     return _export(row) if row else None
 

@@ -296,11 +296,10 @@ async def heartbeat(
 
 
 async def reserved_by_others(conn: asyncpg.Connection, batch_id: UUID, item_index: int) -> Decimal:
-    """Worst-case cost of the calls other live items of the batch have in flight."""
+    """Worst-case cost of calls other running items have in flight (lapsed leases too)."""
     total: Decimal = await conn.fetchval(
         """SELECT coalesce(sum(reserved_cost_usd), 0) FROM generation_items
-            WHERE batch_id = $1 AND item_index <> $2 AND status = 'running'
-              AND lease_until > now()""",
+            WHERE batch_id = $1 AND item_index <> $2 AND status = 'running'""",
         batch_id,
         item_index,
     )

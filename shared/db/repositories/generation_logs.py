@@ -115,6 +115,9 @@ async def cost_summary(
                   coalesce(sum(input_tokens), 0) AS input_tokens,
                   coalesce(sum(output_tokens), 0) AS output_tokens,
                   coalesce(sum(cost_usd), 0) AS cost_usd,
+                  count(*) FILTER (WHERE status = 'lost') AS lost_requests,
+                  coalesce(sum(cost_usd) FILTER (WHERE status = 'lost'), 0) AS lost_cost_usd,
+                  count(*) FILTER (WHERE status = 'in_flight') AS in_flight_requests,
                   coalesce(sum(cache_write_tokens), 0) AS cache_write_tokens,
                   coalesce(sum(cache_read_tokens), 0) AS cache_read_tokens,
                   coalesce(sum(list_cost_usd), 0) AS list_cost_usd
