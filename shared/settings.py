@@ -111,6 +111,12 @@ class Settings(BaseSettings):
     # writer; must exceed EXPORT_JOB_TIMEOUT_SECONDS, the longest an export's upload can run.
     janitor_stale_upload_age_seconds: int = Field(default=6 * 3600, gt=0)
 
+    # Web console (services/api/console): session lifetime, one-time link lifetime, SSE pacing.
+    console_session_hours: int = Field(default=12, gt=0)
+    console_login_link_minutes: int = Field(default=15, gt=0)
+    sse_heartbeat_seconds: float = Field(default=15.0, gt=0)
+    sse_stream_max_events: int = Field(default=1000, gt=0)
+
     @field_validator(
         "janitor_expire_exports_schedule",
         "janitor_prune_audit_logs_schedule",

@@ -3,7 +3,8 @@
 # Debian packages when missing. Idempotent and silent when everything is already up.
 #   deploy/local/services.sh               PostgreSQL + Redis
 #   deploy/local/services.sh --test-tools  also the tools the test suite calls
-#                                          (docker-compose for `config -q`, promtool)
+#                                          (docker-compose for `config -q`, promtool,
+#                                          chromium for the console's browser tests)
 set -euo pipefail
 
 PG_HOST=127.0.0.1
@@ -72,6 +73,7 @@ ensure_test_tools() {
   local missing=()
   command -v docker-compose >/dev/null 2>&1 || missing+=(docker-compose)
   command -v promtool >/dev/null 2>&1 || missing+=(prometheus)
+  [[ -x /usr/bin/chromium ]] || missing+=(chromium)  # console browser tests (tests/console/)
   [[ ${#missing[@]} -eq 0 ]] || apt_install "${missing[@]}"
 }
 

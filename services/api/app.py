@@ -8,8 +8,10 @@ from contextlib import asynccontextmanager
 import httpx
 from fastapi import FastAPI
 
+from services.api.console import install_console
 from services.api.conversations.router import router as conversations_router
 from services.api.errors import install_error_handlers
+from services.api.events.router import router as events_router
 from services.api.exports.router import router as exports_router
 from services.api.generation.router import router as generation_router
 from services.api.middleware import BodyLimitMiddleware, MetricsMiddleware, RequestIdMiddleware
@@ -62,6 +64,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(templates_router)
     app.include_router(generation_router)
     app.include_router(exports_router)
+    app.include_router(events_router)
+    install_console(app)
     # Outermost last: request ids wrap everything, then metrics, then the body limit.
     app.add_middleware(BodyLimitMiddleware, limit=settings.api_body_limit_bytes)
     app.add_middleware(MetricsMiddleware)
