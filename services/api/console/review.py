@@ -64,7 +64,7 @@ def _scores(conversation: Conversation) -> list[tuple[str, Any]]:
             metrics.extend(
                 (f"{name}.{k}", v) for k, v in value.items() if not isinstance(v, dict | list)
             )
-        elif not isinstance(value, list):
+        elif value is not None and not isinstance(value, list):
             metrics.append((name, value))
     return columns + metrics
 
