@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
-from playwright.async_api import Browser, BrowserContext, Page, async_playwright
+from playwright.async_api import Browser, BrowserContext, Page, ViewportSize, async_playwright
 
 from shared.settings import Settings
 from tests.support.servers import ROOT, WorkerProcess, free_port, wait_http
@@ -15,11 +15,16 @@ from tests.support.settings import settings_env
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = [
-    "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-    "--disable-component-update", "--disable-sync", "--no-first-run",
-]  # fmt: skip
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
 SCREENSHOTS = ROOT / "docs" / "console"
-VIEWPORT = {"width": 1366, "height": 768}
+VIEWPORT: ViewportSize = {"width": 1366, "height": 768}
 
 
 @dataclass
@@ -52,8 +57,11 @@ def start_stack(
             api_env = {**base, "API_PORT": str(port), "API_HOST": "127.0.0.1"}
             stack.processes.append(WorkerProcess("api", api_env, logs / f"api-{index}.log"))
         for name in workers:
-            worker_env = {**base, f"{name.upper()}_METRICS_PORT": str(free_port()),
-                          "METRICS_HOST": "127.0.0.1"}  # fmt: skip
+            worker_env = {
+                **base,
+                f"{name.upper()}_METRICS_PORT": str(free_port()),
+                "METRICS_HOST": "127.0.0.1",
+            }
             stack.processes.append(WorkerProcess(name, worker_env, logs / f"{name}.log"))
         for url in stack.urls:
             wait_http(url + "/healthz", timeout=120)  # a busy 2-core machine starts slowly

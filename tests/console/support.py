@@ -21,7 +21,8 @@ async def sign_in(client: httpx.AsyncClient, key: str) -> str:
     page = await client.get("/console/login")
     assert page.status_code == 200
     response = await client.post(
-        "/console/login", data={"api_key": key, "csrf_token": csrf_of(page.text), "next": "/console"}
+        "/console/login",
+        data={"api_key": key, "csrf_token": csrf_of(page.text), "next": "/console"},
     )
     assert response.status_code == 303, response.text
     dashboard = await client.get("/console")

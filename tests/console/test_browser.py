@@ -81,7 +81,9 @@ async def test_sign_in_filter_search_and_page(page: Page, web: Stack, account: A
     await screenshot(page, "conversations")
 
 
-async def test_review_five_by_keyboard_in_queue_mode(page: Page, web: Stack, account: Account) -> None:
+async def test_review_five_by_keyboard_in_queue_mode(
+    page: Page, web: Stack, account: Account
+) -> None:
     ids = await _seed_in_order(web, account, [f"queue-{i}" for i in range(5)])
     await sign_in(page, account, "/console/review")
     await expect(page.get_by_role("heading", name="Queue 0")).to_be_visible()
@@ -119,22 +121,36 @@ async def test_bulk_approve_selected_rows(page: Page, web: Stack, account: Accou
     await page.get_by_label("Select Bulk 2").check()
     await page.get_by_role("button", name="Approve").click()
     await expect(page.locator(".flash")).to_have_text("Approved 2 conversation(s).")
-    assert await _statuses(web, account, ids) == ["approved", "pending_review", "approved", "pending_review"]
+    assert await _statuses(web, account, ids) == [
+        "approved",
+        "pending_review",
+        "approved",
+        "pending_review",
+    ]
     await page.get_by_label("Select every row on this page").check()
     await page.get_by_role("button", name="Delete…").click()
     await expect(page.get_by_role("heading", name="Delete 4 conversation(s)?")).to_be_visible()
     await page.get_by_role("link", name="Cancel").click()
-    assert await _statuses(web, account, ids) == ["approved", "pending_review", "approved", "pending_review"]
+    assert await _statuses(web, account, ids) == [
+        "approved",
+        "pending_review",
+        "approved",
+        "pending_review",
+    ]
 
 
-async def test_create_a_template_and_watch_the_preview(page: Page, web: Stack, account: Account) -> None:
+async def test_create_a_template_and_watch_the_preview(
+    page: Page, web: Stack, account: Account
+) -> None:
     await sign_in(page, account, "/console/templates/new")
     await page.get_by_label("Name").fill("Anxious saver")
     await page.get_by_label("User prompt template").fill("Talk {{client}} through {{topic}}.")
     await expect(page.locator("#preview-problems")).to_be_visible()
     await page.get_by_label("Variables").fill("client=Marcus | Marcus, Ana")
     await page.get_by_label("Sample topic").fill("an emergency fund")
-    await expect(page.locator("#preview-user")).to_have_text("Talk Marcus through an emergency fund.")
+    await expect(page.locator("#preview-user")).to_have_text(
+        "Talk Marcus through an emergency fund."
+    )
     await screenshot(page, "template-editor")
     await page.get_by_label("Quality threshold (0–10)").fill("11")
     await page.get_by_role("button", name="Create").click()
@@ -147,9 +163,13 @@ async def test_create_a_template_and_watch_the_preview(page: Page, web: Stack, a
     await screenshot(page, "templates")
 
 
-async def test_generation_bar_reaches_100_without_reloading(page: Page, web: Stack, account: Account) -> None:
+async def test_generation_bar_reaches_100_without_reloading(
+    page: Page, web: Stack, account: Account
+) -> None:
     async with httpx.AsyncClient(base_url=web.url, headers=account.headers) as api:
-        made = await api.post("/v1/templates", json={"name": "Plain", "user_prompt_template": "Help with budgeting."})
+        made = await api.post(
+            "/v1/templates", json={"name": "Plain", "user_prompt_template": "Help with budgeting."}
+        )
     assert made.status_code == 201
     await sign_in(page, account, "/console/generate")
     await page.get_by_label("Template tier").fill("4")
@@ -166,7 +186,9 @@ async def test_generation_bar_reaches_100_without_reloading(page: Page, web: Sta
     await screenshot(page, "job")
 
 
-async def test_export_dialog_preview_export_and_download(page: Page, web: Stack, account: Account) -> None:
+async def test_export_dialog_preview_export_and_download(
+    page: Page, web: Stack, account: Account
+) -> None:
     ids = await _seed(web, account, ["export-a", "export-b", "export-c", "export-d"])
     async with httpx.AsyncClient(base_url=web.url, headers=account.headers) as api:
         await api.post("/v1/conversations/bulk-action", json={"action": "approve", "ids": ids[:3]})
@@ -186,7 +208,8 @@ async def test_export_dialog_preview_export_and_download(page: Page, web: Stack,
     if data[:2] == b"\x1f\x8b":
         data = gzip.decompress(data)
     lines = [json.loads(line) for line in data.decode().splitlines()]
-    assert len(lines) == 3 and all(line["messages"][0]["role"] == "system" for line in lines)
+    assert len(lines) == 3
+    assert all(line["messages"][0]["role"] == "system" for line in lines)
     await page.goto("/console/exports")
     await expect(page.locator("#export-history tbody tr")).to_have_count(1)
     await screenshot(page, "exports")
@@ -196,13 +219,17 @@ async def test_hostile_content_runs_no_script(page: Page, web: Stack, account: A
     hostile = '<script>window.__pwned=1</script><img src=x onerror="window.__pwned=2"></div>'
     [id] = await _seed(web, account, ["<img src=x onerror=window.__pwned=3>"], user_text=hostile)
     await sign_in(page, account, f"/console/conversations/{id}")
-    await expect(page.locator(".turn.role-user").first).to_contain_text("<script>window.__pwned=1</script>")
+    await expect(page.locator(".turn.role-user").first).to_contain_text(
+        "<script>window.__pwned=1</script>"
+    )
     await page.goto("/console/conversations")
     await expect(page.locator("#conversation-table")).to_contain_text("<img src=x")
     assert await page.evaluate("typeof window.__pwned") == "undefined"
 
 
-async def test_csrf_and_other_tenants(page: Page, web: Stack, account: Account, db: asyncpg.Pool) -> None:
+async def test_csrf_and_other_tenants(
+    page: Page, web: Stack, account: Account, db: asyncpg.Pool
+) -> None:
     async with acquire(db) as conn:
         other = await create_account(conn)
     [theirs] = await _seed(web, other, ["someone-elses"])
@@ -210,13 +237,15 @@ async def test_csrf_and_other_tenants(page: Page, web: Stack, account: Account, 
     await sign_in(page, account, "/console/patterns")
     await screenshot(page, "patterns")
     status = await page.evaluate(
-        """async (id) => (await fetch(`/console/conversations/${id}/status`, {method: "POST",
-            headers: {"Content-Type": "application/x-www-form-urlencoded"}, body: "status=approved"})).status""",
+        """async (id) => (await fetch(`/console/conversations/${id}/status`, {
+            method: "POST", body: "status=approved",
+            headers: {"Content-Type": "application/x-www-form-urlencoded"}})).status""",
         mine,
     )
     assert status == 403
     assert await _statuses(web, account, [mine]) == ["pending_review"]
     response = await page.goto(f"/console/conversations/{theirs}")
-    assert response is not None and response.status == 404
+    assert response is not None
+    assert response.status == 404
     await expect(page.get_by_role("heading", name="Not found")).to_be_visible()
     await screenshot(page, "not-found")

@@ -47,19 +47,25 @@ async def _collect(url: str, account: Account, last_id: str | None = None) -> li
     headers = dict(account.headers)
     if last_id:
         headers["Last-Event-ID"] = last_id
-    async with httpx.AsyncClient(timeout=httpx.Timeout(60.0)) as client:
-        async with client.stream("GET", url, headers=headers) as response:
-            assert response.status_code == 200
-            assert response.headers["content-type"].startswith("text/event-stream")
-            return [event async for event in _events(response)]
+    async with (
+        httpx.AsyncClient(timeout=httpx.Timeout(60.0)) as client,
+        client.stream("GET", url, headers=headers) as response,
+    ):
+        assert response.status_code == 200
+        assert response.headers["content-type"].startswith("text/event-stream")
+        return [event async for event in _events(response)]
 
 
 async def test_both_replicas_stream_one_job_to_its_end(replicas: Stack, account: Account) -> None:
     a, b = replicas.urls
     async with httpx.AsyncClient(base_url=a, headers=account.headers) as api:
-        made = await api.post("/v1/templates", json={"name": "P", "user_prompt_template": "Help me save."})
+        made = await api.post(
+            "/v1/templates", json={"name": "P", "user_prompt_template": "Help me save."}
+        )
         assert made.status_code == 201
-        job = await api.post("/v1/generation-jobs", json={"plan": {"template": 3}, "concurrency": 1})
+        job = await api.post(
+            "/v1/generation-jobs", json={"plan": {"template": 3}, "concurrency": 1}
+        )
         assert job.status_code == 202, job.text
     job_id = job.json()["id"]
     path = f"/v1/generation-jobs/{job_id}/events"
@@ -73,15 +79,19 @@ async def test_both_replicas_stream_one_job_to_its_end(replicas: Stack, account:
         assert real[-1]["data"]["status"] == "completed"
         assert real[-1]["data"]["completed_items"] == 3
         progress = [e["data"]["completed_items"] for e in real if e["event"] == "progress"]
-        assert progress == sorted(progress) and len(progress) >= 2  # live, not only the end
+        assert progress == sorted(progress)
+        assert len(progress) >= 2
     first_id = next(e["id"] for e in on_a if e.get("event") == "progress")
     replay = await asyncio.wait_for(_collect(b + path, account, last_id=first_id), timeout=30)
     ends = [e for e in replay if e.get("event") == "end"]
-    assert len(ends) == 1 and ends[0]["data"]["status"] == "completed"
+    assert len(ends) == 1
+    assert ends[0]["data"]["status"] == "completed"
     assert ends[0]["id"] == on_a[-1]["id"] == on_b[-1]["id"]
 
 
-async def test_heartbeats_while_queued_and_end_after_cancel(replicas: Stack, account: Account) -> None:
+async def test_heartbeats_while_queued_and_end_after_cancel(
+    replicas: Stack, account: Account
+) -> None:
     a, b = replicas.urls
     async with httpx.AsyncClient(base_url=a, headers=account.headers) as api:
         created = await api.post("/v1/conversations", json=seed_file("sse-export"))
@@ -96,13 +106,17 @@ async def test_heartbeats_while_queued_and_end_after_cancel(replicas: Stack, acc
         assert (await api.post(f"/v1/exports/{export_id}/cancel")).status_code == 200
     events = await asyncio.wait_for(listening, timeout=30)
     assert {"comment": "heartbeat"} in events
-    assert events[1]["event"] == "progress" and events[1]["data"]["status"] == "queued"
-    assert events[-1]["event"] == "end" and events[-1]["data"]["status"] == "cancelled"
+    assert events[1]["event"] == "progress"
+    assert events[1]["data"]["status"] == "queued"
+    assert events[-1]["event"] == "end"
+    assert events[-1]["data"]["status"] == "cancelled"
     late = await _collect(a + path, account, last_id="0-0")
     assert [e["event"] for e in late if "event" in e] == ["end"]
 
 
-async def test_streams_are_authenticated_and_tenant_scoped(replicas: Stack, account: Account) -> None:
+async def test_streams_are_authenticated_and_tenant_scoped(
+    replicas: Stack, account: Account
+) -> None:
     a = replicas.url
     async with httpx.AsyncClient(base_url=a) as api:
         missing = await api.get("/v1/generation-jobs/00000000-0000-0000-0000-000000000000/events")

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-import httpx
 import asyncpg
+import httpx
 
 from shared.console_auth import mint_login_link
 from shared.db.pool import acquire
@@ -32,8 +32,12 @@ async def test_sign_in_sets_a_safe_cookie_and_sign_out_ends_the_session(
     )
     assert response.status_code == 303
     assert response.headers["location"] == "/console"
-    cookie = next(v for k, v in response.headers.multi_items() if k == "set-cookie" and "cf_session" in v)
-    assert "HttpOnly" in cookie and "SameSite=lax" in cookie and "Path=/console" in cookie
+    cookie = next(
+        v for k, v in response.headers.multi_items() if k == "set-cookie" and "cf_session" in v
+    )
+    assert "HttpOnly" in cookie
+    assert "SameSite=lax" in cookie
+    assert "Path=/console" in cookie
     assert "Secure" not in cookie
     assert account.key not in cookie
     token = client.cookies.get("cf_session")
@@ -54,14 +58,20 @@ async def test_secure_cookie_behind_https(client: httpx.AsyncClient, account: Ac
         data={"api_key": account.key, "csrf_token": csrf_of(page.text)},
         headers={"X-Forwarded-Proto": "https"},
     )
-    cookie = next(v for k, v in response.headers.multi_items() if k == "set-cookie" and "cf_session" in v)
+    cookie = next(
+        v for k, v in response.headers.multi_items() if k == "set-cookie" and "cf_session" in v
+    )
     assert "Secure" in cookie
 
 
-async def test_bad_key_and_missing_csrf_are_refused(client: httpx.AsyncClient, account: Account) -> None:
+async def test_bad_key_and_missing_csrf_are_refused(
+    client: httpx.AsyncClient, account: Account
+) -> None:
     page = await client.get("/console/login")
     token = csrf_of(page.text)
-    bad = await client.post("/console/login", data={"api_key": "cf_nope_" + "x" * 30, "csrf_token": token})
+    bad = await client.post(
+        "/console/login", data={"api_key": "cf_nope_" + "x" * 30, "csrf_token": token}
+    )
     assert bad.status_code == 401
     assert "not valid" in bad.text
     no_csrf = await client.post("/console/login", data={"api_key": account.key})
@@ -74,7 +84,9 @@ async def test_state_changing_posts_need_the_session_token(
     client: httpx.AsyncClient, account: Account
 ) -> None:
     csrf = await sign_in(client, account.key)
-    created = await client.post("/v1/conversations", json=seed_file("csrf-target"), headers=account.headers)
+    created = await client.post(
+        "/v1/conversations", json=seed_file("csrf-target"), headers=account.headers
+    )
     id = created.json()["id"]
     for data in ({"status": "approved"}, {"status": "approved", "csrf_token": "forged"}):
         refused = await client.post(f"/console/conversations/{id}/status", data=data)
@@ -82,7 +94,9 @@ async def test_state_changing_posts_need_the_session_token(
         assert "This form was refused" in refused.text
     still = await client.get(f"/v1/conversations/{id}", headers=account.headers)
     assert still.json()["status"] == "pending_review"
-    done = await client.post(f"/console/conversations/{id}/status", data={"status": "approved", "csrf_token": csrf})
+    done = await client.post(
+        f"/console/conversations/{id}/status", data={"status": "approved", "csrf_token": csrf}
+    )
     assert done.status_code == 303
     after = await client.get(f"/v1/conversations/{id}", headers=account.headers)
     assert after.json()["status"] == "approved"
@@ -121,18 +135,21 @@ async def test_security_headers_and_escaping_of_hostile_content(
     created = await client.post("/v1/conversations", json=body, headers=account.headers)
     assert created.status_code == 201, created.text
     await sign_in(client, account.key)
-    for path in (f"/console/conversations/{created.json()['id']}", "/console/conversations?q=title"):
+    for path in (
+        f"/console/conversations/{created.json()['id']}",
+        "/console/conversations?q=title",
+    ):
         page = await client.get(path)
         assert page.status_code == 200
         csp = page.headers["content-security-policy"]
-        assert "script-src 'self'" in csp and "unsafe-inline" not in csp
+        assert "script-src 'self'" in csp
+        assert "unsafe-inline" not in csp
         assert page.headers["x-frame-options"] == "DENY"
         assert "<script>window.__pwned" not in page.text
         assert "<img src=x" not in page.text
         assert "&lt;script&gt;" in page.text
-        assert " style=" not in page.text and "<script>" not in page.text.replace(
-            '<script src="/console/static', ""
-        )
+        assert " style=" not in page.text
+        assert "<script>" not in page.text.replace('<script src="/console/static', "")
 
 
 async def test_other_tenants_ids_are_404_pages(
@@ -148,7 +165,9 @@ async def test_other_tenants_ids_are_404_pages(
         assert page.status_code == 404
         assert "text/html" in page.headers["content-type"]
         assert "theirs" not in page.text
-    post = await client.post(f"/console/conversations/{id}/status", data={"status": "approved", "csrf_token": csrf})
+    post = await client.post(
+        f"/console/conversations/{id}/status", data={"status": "approved", "csrf_token": csrf}
+    )
     assert post.status_code == 404
     mine = await client.get(f"/v1/conversations/{id}", headers=other.headers)
     assert mine.json()["status"] == "pending_review"

@@ -43,9 +43,14 @@ def is_https(request: Request) -> bool:
 def set_cookie(request: Request, response: Response, name: str, value: str, max_age: int) -> None:
     """HttpOnly, SameSite=Lax, Secure behind HTTPS; scoped to the console."""
     response.set_cookie(
-        name, value, max_age=max_age, path="/console", httponly=True, samesite="lax",
+        name,
+        value,
+        max_age=max_age,
+        path="/console",
+        httponly=True,
+        samesite="lax",
         secure=is_https(request),
-    )  # fmt: skip
+    )
 
 
 async def open_session(
@@ -59,9 +64,13 @@ async def open_session(
     token = new_secret()
     expires = datetime.now(UTC) + timedelta(hours=settings.console_session_hours)
     await repo.create_session(
-        conn, token_hash=hash_secret(token), user_id=user_id, api_key_id=api_key_id,
-        csrf_token=new_secret(), expires_at=expires,
-    )  # fmt: skip
+        conn,
+        token_hash=hash_secret(token),
+        user_id=user_id,
+        api_key_id=api_key_id,
+        csrf_token=new_secret(),
+        expires_at=expires,
+    )
     return token
 
 

@@ -36,7 +36,13 @@ def bars(values: list[tuple[str, int]], *, width: int = 420, height: int = 160) 
     for index, (label, value) in enumerate(values):
         h = round(plot * value / peak, 1)
         items.append(
-            Bar(label, value, round(index * slot + slot * 0.15, 1), round(top + plot - h, 1),
-                round(slot * 0.7, 1), h)
-        )  # fmt: skip
+            Bar(
+                label,
+                value,
+                round(index * slot + slot * 0.15, 1),
+                round(top + plot - h, 1),
+                round(slot * 0.7, 1),
+                h,
+            )
+        )
     return Bars(items, width, height)

@@ -10,8 +10,8 @@ from fastapi.responses import RedirectResponse
 from starlette.datastructures import FormData, QueryParams
 
 from services.api.console import filters as list_view
-from services.api.console.exports import dialog
 from services.api.console.auth import ConsoleConnDep, CsrfDep, SessionDep
+from services.api.console.exports import dialog
 from services.api.console.render import render, set_flash
 from services.api.console.routing import ConsoleRoute
 from services.api.conversations import service
@@ -34,13 +34,19 @@ async def conversations_page(
     view = list_view.parse(request.query_params)
     page = await service.list_page(
         conn, session.user_id, view.filters, view.sort, view.cursor, view.limit
-    )  # type: ignore[arg-type]
+    )
     context: dict[str, Any] = {
-        "title": "Conversations", "view": view, "page": page,
-        "first": view.start if page.items else 0, "last": view.start + len(page.items) - 1,
-        "sort_link": list_view.sort_link, "statuses": list(ConversationStatus), "tiers": list(Tier),
-        "page_sizes": list_view.PAGE_SIZES, "query_string": str(request.query_params),
-    }  # fmt: skip
+        "title": "Conversations",
+        "view": view,
+        "page": page,
+        "first": view.start if page.items else 0,
+        "last": view.start + len(page.items) - 1,
+        "sort_link": list_view.sort_link,
+        "statuses": list(ConversationStatus),
+        "tiers": list(Tier),
+        "page_sizes": list_view.PAGE_SIZES,
+        "query_string": str(request.query_params),
+    }
     template = (
         "_conversation_results.html" if request.headers.get("hx-request") else "conversations.html"
     )

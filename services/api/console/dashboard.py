@@ -59,13 +59,22 @@ async def dashboard(request: Request, session: SessionDep, conn: ConsoleConnDep)
 def _activity(jobs: list[Any], exported: list[ExportOut]) -> list[dict[str, Any]]:
     """Jobs and exports, newest first."""
     entries = [
-        {"when": job.created_at, "kind": "Generation", "status": job.status,
-         "text": f"{job.total_items} conversations", "href": f"/console/jobs/{job.id}"}
+        {
+            "when": job.created_at,
+            "kind": "Generation",
+            "status": job.status,
+            "text": f"{job.total_items} conversations",
+            "href": f"/console/jobs/{job.id}",
+        }
         for job in jobs
     ] + [
-        {"when": e.created_at, "kind": "Export", "status": e.status,
-         "text": f"{e.format.value}, {e.conversation_count} conversations",
-         "href": f"/console/exports#export-{e.id}"}
+        {
+            "when": e.created_at,
+            "kind": "Export",
+            "status": e.status,
+            "text": f"{e.format.value}, {e.conversation_count} conversations",
+            "href": f"/console/exports#export-{e.id}",
+        }
         for e in exported
-    ]  # fmt: skip
+    ]
     return sorted(entries, key=lambda entry: entry["when"], reverse=True)[:10]

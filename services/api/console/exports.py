@@ -31,17 +31,25 @@ from shared.models.query import ConversationFilters
 router = APIRouter(prefix="/console", route_class=ConsoleRoute, include_in_schema=False)
 APPROVED = ConversationFilters(status=[ConversationStatus.APPROVED])
 FORMATS = [
-    ("jsonl", "JSONL (chat messages)", "Recommended for fine-tuning: one {\"messages\": [...]} per line, what OpenAI-style trainers read as is."),
+    (
+        "jsonl",
+        "JSONL (chat messages)",
+        'Recommended for fine-tuning: one {"messages": [...]} per line, what OpenAI-style '
+        "trainers read as is.",
+    ),
     ("json", "JSON document", "One document with a summary; for programs and archives."),
     ("csv", "CSV (one row per turn)", "For spreadsheets and reviewers; UTF-8 with BOM."),
     ("markdown", "Markdown", "For reading and sharing."),
-]  # fmt: skip
+]
 OPTIONS = [
-    ("include_metadata", "Metadata"), ("include_quality_scores", "Quality scores"),
-    ("include_timestamps", "Timestamps"), ("include_approval_history", "Approval history"),
-    ("include_parent_references", "Parent references"), ("include_full_content", "Full content"),
+    ("include_metadata", "Metadata"),
+    ("include_quality_scores", "Quality scores"),
+    ("include_timestamps", "Timestamps"),
+    ("include_approval_history", "Approval history"),
+    ("include_parent_references", "Parent references"),
+    ("include_full_content", "Full content"),
     ("compress", "Compress (gzip)"),
-]  # fmt: skip
+]
 _DEFAULT_ON = {"include_quality_scores", "include_full_content"}
 
 
@@ -71,14 +79,23 @@ async def dialog(
     owner = session.user_id
     filtered = list_view.parse(QueryParams(filter_query)).filters if filter_query else None
     counts = {
-        "all_approved": await _count(conn, owner, APPROVED), "all": await _count(conn, owner, ConversationFilters()),
-        "filtered": await _count(conn, owner, filtered) if filtered else None, "selected": len(selected or []),
-    }  # fmt: skip
+        "all_approved": await _count(conn, owner, APPROVED),
+        "all": await _count(conn, owner, ConversationFilters()),
+        "filtered": await _count(conn, owner, filtered) if filtered else None,
+        "selected": len(selected or []),
+    }
     scope = "selected" if selected else "filtered" if filtered else "all_approved"
     context = {
-        "title": "Export", "counts": counts, "scope": scope, "selected": selected or [], "filter_query": filter_query,
-        "formats": FORMATS, "options": OPTIONS, "default_on": _DEFAULT_ON, "tiers": list(Tier),
-    }  # fmt: skip
+        "title": "Export",
+        "counts": counts,
+        "scope": scope,
+        "selected": selected or [],
+        "filter_query": filter_query,
+        "formats": FORMATS,
+        "options": OPTIONS,
+        "default_on": _DEFAULT_ON,
+        "tiers": list(Tier),
+    }
     return render(request, "export_dialog.html", context)
 
 
@@ -149,9 +166,14 @@ async def history(
     filters = _history_filters(request.query_params)
     page = await service.history(conn, filters, cursor, 25)
     context = {
-        "title": "Exports", "page": page, "filters": filters, "formats": list(ExportFormat),
-        "statuses": list(ExportStatus), "now": datetime.now(UTC), "cursor": cursor,
-    }  # fmt: skip
+        "title": "Exports",
+        "page": page,
+        "filters": filters,
+        "formats": list(ExportFormat),
+        "statuses": list(ExportStatus),
+        "now": datetime.now(UTC),
+        "cursor": cursor,
+    }
     return render(request, "exports.html", context)
 
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, get_args
+from typing import Any, cast, get_args
 
 from pydantic import ValidationError
 from starlette.datastructures import QueryParams
@@ -15,10 +15,16 @@ PAGE_SIZES = (10, 25, 50, 100)
 _MULTI = ("status", "tier")
 _SINGLE = ("persona", "emotion", "topic", "q", "quality_min", "quality_max", "flagged")
 _LABELS = {
-    "status": "Status", "tier": "Tier", "persona": "Persona", "emotion": "Emotion",
-    "topic": "Topic", "q": "Search", "quality_min": "Quality ≥", "quality_max": "Quality ≤",
+    "status": "Status",
+    "tier": "Tier",
+    "persona": "Persona",
+    "emotion": "Emotion",
+    "topic": "Topic",
+    "q": "Search",
+    "quality_min": "Quality ≥",
+    "quality_max": "Quality ≤",
     "flagged": "Flagged",
-}  # fmt: skip
+}
 
 
 @dataclass
@@ -26,7 +32,7 @@ class ListView:
     """Everything the URL says about the list, already validated."""
 
     filters: ConversationFilters
-    sort: str
+    sort: SortKey
     limit: int
     cursor: str | None
     start: int
@@ -34,7 +40,7 @@ class ListView:
     errors: dict[str, str] = field(default_factory=dict)
 
     @property
-    def chips(self) -> list[dict[str, str]]:
+    def chips(self) -> list[dict[str, Any]]:
         """One removable chip per active filter value."""
         chips = []
         for key in (*_MULTI, *_SINGLE):
@@ -42,8 +48,14 @@ class ListView:
             values = value if isinstance(value, list) else [value] if value else []
             for item in values:
                 rest = [v for v in values if v != item] if key in _MULTI else None
-                chips.append({"key": key, "label": _LABELS[key], "value": str(item),
-                              "remove": {**self.base, key: rest}})  # fmt: skip
+                chips.append(
+                    {
+                        "key": key,
+                        "label": _LABELS[key],
+                        "value": str(item),
+                        "remove": {**self.base, key: rest},
+                    }
+                )
         return chips
 
 
@@ -70,8 +82,8 @@ def parse(params: QueryParams) -> ListView:
         if not any(err["loc"] for err in exc.errors()):
             raw.pop("quality_min", None)
         filters = ConversationFilters(**raw)
-    sort = params.get("sort") or "-created_at"
-    sort = sort if sort in SORTS else "-created_at"
+    asked = params.get("sort") or "-created_at"
+    sort = cast(SortKey, asked if asked in SORTS else "-created_at")
     limit = _int(params.get("limit"), 25)
     limit = limit if limit in PAGE_SIZES else 25
     base = {

@@ -115,8 +115,13 @@ async def start(
     try:
         job = await service.create(pool, queue, settings, session.user_id, job_body(form))
     except (ValidationError, ValidationFailed) as exc:
-        context = {"title": "Generate", "templates": await _templates(conn, session.user_id),
-                   "errors": field_errors(exc), "form": dict(form), "chosen": form.getlist("template_ids")}  # fmt: skip
+        context = {
+            "title": "Generate",
+            "templates": await _templates(conn, session.user_id),
+            "errors": field_errors(exc),
+            "form": dict(form),
+            "chosen": form.getlist("template_ids"),
+        }
         return render(request, "generate.html", context, status_code=422)
     response = RedirectResponse(f"/console/jobs/{job.id}", status_code=303)
     set_flash(response, f"Job started: {job.total_items} conversation(s).")
@@ -136,9 +141,12 @@ async def job_page(
     job = await service.detail(conn, session.user_id, id)
     failed = await repo.page_items(conn, id, status="failed", after_index=None, limit=50)
     context = {
-        "title": "Generation job", "job": job, "failed": [service.item_out(item) for item in failed],
-        "limiter": await service.rate_limit(queue, settings), "terminal": job.status in TERMINAL_BATCH,
-    }  # fmt: skip
+        "title": "Generation job",
+        "job": job,
+        "failed": [service.item_out(item) for item in failed],
+        "limiter": await service.rate_limit(queue, settings),
+        "terminal": job.status in TERMINAL_BATCH,
+    }
     template = "_job.html" if request.headers.get("hx-request") else "job.html"
     return render(request, template, context)
 

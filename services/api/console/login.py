@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Form, Request, Response
 from fastapi.responses import RedirectResponse
@@ -29,7 +29,7 @@ def safe_next(value: str | None) -> str:
 
 
 def _form_page(
-    request: Request, template: str, context: dict[str, object], status: int = 200
+    request: Request, template: str, context: dict[str, Any], status: int = 200
 ) -> Response:
     token = request.cookies.get(auth.PRE_CSRF_COOKIE) or new_secret()
     response = render(request, template, {"csrf_token": token, **context}, status_code=status)

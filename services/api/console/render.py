@@ -78,9 +78,14 @@ def _build() -> Environment:
         lstrip_blocks=True,
     )
     env.filters.update(
-        when=_when, money=_money, score=_score, score_band=_score_band, label=_label,
-        size=_size, percent=_percent,
-    )  # fmt: skip
+        when=_when,
+        money=_money,
+        score=_score,
+        score_band=_score_band,
+        label=_label,
+        size=_size,
+        percent=_percent,
+    )
     env.globals.update(query=_query, asset_version=ASSET_VERSION)
     return env
 

@@ -29,10 +29,12 @@ EVERYTHING = ConversationFilters()
 _QUEUE_SORT: SortKey = "created_at"
 _BROWSE_SORT: SortKey = "-created_at"
 _DECISIONS = {
-    "approved": ConversationStatus.APPROVED, "rejected": ConversationStatus.REJECTED,
-    "needs_revision": ConversationStatus.NEEDS_REVISION, "archived": ConversationStatus.ARCHIVED,
+    "approved": ConversationStatus.APPROVED,
+    "rejected": ConversationStatus.REJECTED,
+    "needs_revision": ConversationStatus.NEEDS_REVISION,
+    "archived": ConversationStatus.ARCHIVED,
     "pending_review": ConversationStatus.PENDING_REVIEW,
-}  # fmt: skip
+}
 _REVERSE: dict[str, SortKey] = {"created_at": "-created_at", "-created_at": "created_at"}
 
 
@@ -56,8 +58,11 @@ async def first_pending(conn: Any, owner: UUID) -> UUID | None:
 
 def _scores(conversation: Conversation) -> list[tuple[str, Any]]:
     """Every score the conversation has: its columns named *score*, then quality_metrics."""
-    columns = [(name, value) for name, value in conversation.model_dump().items()
-               if "score" in name and value is not None and not isinstance(value, dict)]  # fmt: skip
+    columns = [
+        (name, value)
+        for name, value in conversation.model_dump().items()
+        if "score" in name and value is not None and not isinstance(value, dict)
+    ]
     metrics: list[tuple[str, Any]] = []
     for name, value in conversation.quality_metrics.items():
         if isinstance(value, dict):
@@ -81,13 +86,16 @@ async def _page(
     detail = await service.detail(conn, id)
     owner = session.user_id
     context: dict[str, Any] = {
-        "title": detail.title or detail.conversation_id, "c": detail, "queue": queue,
-        "reviews": await repo.reviews(conn, id), "scores": _scores(detail),
+        "title": detail.title or detail.conversation_id,
+        "c": detail,
+        "queue": queue,
+        "reviews": await repo.reviews(conn, id),
+        "scores": _scores(detail),
         "next_id": await neighbour(conn, owner, detail, queue=queue, forward=True),
         "prev_id": await neighbour(conn, owner, detail, queue=queue, forward=False),
         "form_error": form_error or {},
         "allowed": {status.value for status in workflow.ALLOWED[detail.status]},
-    }  # fmt: skip
+    }
     return render(request, "conversation.html", context, status_code=status_code)
 
 

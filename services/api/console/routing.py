@@ -69,21 +69,34 @@ async def _handle(request: Request, handler: Handler) -> Response:
     except DomainError as exc:
         body = exc.to_body()["error"]
         details = body.get("details")
-        return error_page(request, exc.status_code, _TITLES.get(exc.status_code, "Error"),
-                          body["message"], details=details if isinstance(details, list) else [])  # fmt: skip
+        return error_page(
+            request,
+            exc.status_code,
+            _TITLES.get(exc.status_code, "Error"),
+            body["message"],
+            details=details if isinstance(details, list) else [],
+        )
     except RequestValidationError as exc:
         details = validation_details(exc.errors())
-        return error_page(request, 422, "Invalid request", "The address or form has problems.",
-                          details=details)  # fmt: skip
+        return error_page(
+            request, 422, "Invalid request", "The address or form has problems.", details=details
+        )
     except StarletteHTTPException as exc:
-        return error_page(request, exc.status_code, _TITLES.get(exc.status_code, "Error"),
-                          str(exc.detail))  # fmt: skip
+        return error_page(
+            request, exc.status_code, _TITLES.get(exc.status_code, "Error"), str(exc.detail)
+        )
 
 
 _TITLES = {
-    400: "Bad request", 403: "Not allowed", 404: "Not found", 409: "Not possible now",
-    410: "Gone", 422: "Invalid input", 429: "Slow down", 503: "Unavailable",
-}  # fmt: skip
+    400: "Bad request",
+    403: "Not allowed",
+    404: "Not found",
+    409: "Not possible now",
+    410: "Gone",
+    422: "Invalid input",
+    429: "Slow down",
+    503: "Unavailable",
+}
 
 
 class ConsoleRoute(APIRoute):

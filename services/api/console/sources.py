@@ -42,37 +42,54 @@ TEMPLATE_FIELDS = [
     Spec("tier", "Tier", "select", _choices(Tier)),
     Spec("category", "Category"),
     Spec("system_prompt", "System prompt", "textarea"),
-    Spec("user_prompt_template", "User prompt template", "textarea", required=True,
-         hint="Use {{placeholders}}; persona, emotion and topic are filled from each request."),
-    Spec("variables", "Variables", "variables",
-         hint="One per line: name, name* (required), name=default, name=default | allowed, values"),
+    Spec(
+        "user_prompt_template",
+        "User prompt template",
+        "textarea",
+        required=True,
+        hint="Use {{placeholders}}; persona, emotion and topic are filled from each request.",
+    ),
+    Spec(
+        "variables",
+        "Variables",
+        "variables",
+        hint="One per line: name, name* (required), name=default, name=default | allowed, values",
+    ),
     Spec("tone", "Tone"),
     Spec("quality_threshold", "Quality threshold (0–10)", "number"),
     Spec("applicable_personas", "Personas", "csv", hint="comma-separated"),
     Spec("applicable_emotions", "Emotions", "csv", hint="comma-separated"),
     Spec("applicable_topics", "Topics", "csv", hint="comma-separated"),
     Spec("is_active", "Active (used by tier plans)", "bool"),
-]  # fmt: skip
+]
 SCENARIO_FIELDS = [
-    Spec("name", "Name", required=True), Spec("description", "Description", "textarea"),
-    Spec("parent_template_id", "Parent template", "select"), Spec("context", "Context", "textarea"),
-    Spec("topic", "Topic"), Spec("persona", "Persona"), Spec("emotional_arc", "Emotional arc"),
+    Spec("name", "Name", required=True),
+    Spec("description", "Description", "textarea"),
+    Spec("parent_template_id", "Parent template", "select"),
+    Spec("context", "Context", "textarea"),
+    Spec("topic", "Topic"),
+    Spec("persona", "Persona"),
+    Spec("emotional_arc", "Emotional arc"),
     Spec("complexity", "Complexity (1–10)", "number"),
     Spec("objectives", "Objectives", "lines", hint="one per line"),
     Spec("constraints", "Constraints", "lines", hint="one per line"),
-    Spec("estimated_turns", "Estimated turns", "number"), Spec("tags", "Tags", "csv"),
+    Spec("estimated_turns", "Estimated turns", "number"),
+    Spec("tags", "Tags", "csv"),
     Spec("status", "Status", "select", _choices(SourceStatus)),
-]  # fmt: skip
+]
 EDGE_CASE_FIELDS = [
-    Spec("name", "Name", required=True), Spec("description", "Description", "textarea"),
-    Spec("category", "Category"), Spec("parent_template_id", "Parent template", "select"),
+    Spec("name", "Name", required=True),
+    Spec("description", "Description", "textarea"),
+    Spec("category", "Category"),
+    Spec("parent_template_id", "Parent template", "select"),
     Spec("trigger_condition", "Trigger condition", "textarea"),
     Spec("expected_behavior", "Expected behaviour", "textarea"),
-    Spec("test_input", "Test input", "textarea"), Spec("expected_output", "Expected output", "textarea"),
+    Spec("test_input", "Test input", "textarea"),
+    Spec("expected_output", "Expected output", "textarea"),
     Spec("risk_level", "Risk level", "select", _choices(RiskLevel)),
     Spec("priority", "Priority (1–5)", "number"),
     Spec("status", "Status", "select", _choices(SourceStatus)),
-]  # fmt: skip
+]
 
 
 @dataclass(frozen=True)
@@ -88,10 +105,16 @@ class Source:
 
 
 SOURCES = {
-    "templates": Source("templates", "templates", "Template", TemplateIn, TemplatePatch, TEMPLATE_FIELDS),
-    "scenarios": Source("scenarios", "scenarios", "Scenario", ScenarioIn, ScenarioPatch, SCENARIO_FIELDS),
-    "edge-cases": Source("edge-cases", "edge_cases", "Edge case", EdgeCaseIn, EdgeCasePatch, EDGE_CASE_FIELDS),
-}  # fmt: skip
+    "templates": Source(
+        "templates", "templates", "Template", TemplateIn, TemplatePatch, TEMPLATE_FIELDS
+    ),
+    "scenarios": Source(
+        "scenarios", "scenarios", "Scenario", ScenarioIn, ScenarioPatch, SCENARIO_FIELDS
+    ),
+    "edge-cases": Source(
+        "edge-cases", "edge_cases", "Edge case", EdgeCaseIn, EdgeCasePatch, EDGE_CASE_FIELDS
+    ),
+}
 
 
 async def _parents(conn: Any, owner: UUID) -> tuple[tuple[str, str], ...]:
@@ -115,9 +138,14 @@ async def _form(
         {"parent_template_id": await _parents(conn, owner)} if source.kind != "templates" else {}
     )
     context = {
-        "title": f"{'Edit' if row else 'New'} {source.label.lower()}", "source": source, "row": row,
-        "shown": shown, "errors": errors, "options": options, "preview": None,
-    }  # fmt: skip
+        "title": f"{'Edit' if row else 'New'} {source.label.lower()}",
+        "source": source,
+        "row": row,
+        "shown": shown,
+        "errors": errors,
+        "options": options,
+        "preview": None,
+    }
     return render(request, "source_form.html", context, status_code=status_code)
 
 
@@ -291,13 +319,17 @@ async def preview(request: Request, _: CsrfDep) -> Response:
     sample = {
         key: str(form.get(f"sample_{key}") or "") or None for key in ("persona", "emotion", "topic")
     }
-    draft = Template.model_construct(
-        id=uuid4(), system_prompt=str(values.get("system_prompt") or ""),
-        user_prompt_template=str(values.get("user_prompt_template") or ""), variables=variables,
-    )  # fmt: skip
-    result, unresolved = None, []
+    # An unsaved template: resolve() reads only its prompts, variables and id.
+    fields: dict[str, Any] = {
+        "id": uuid4(),
+        "system_prompt": str(values.get("system_prompt") or ""),
+        "user_prompt_template": str(values.get("user_prompt_template") or ""),
+        "variables": variables,
+    }
+    draft = Template.model_construct(**fields)
+    result, unresolved = None, list[Any]()
     try:
-        result = service.resolve(draft, ResolveIn(**sample))
+        result = service.resolve(draft, ResolveIn.model_validate(sample))
     except ValidationFailed as exc:
         unresolved = exc.details or []
     context = {"result": result, "unresolved": unresolved, "problems": problems}

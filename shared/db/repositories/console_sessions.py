@@ -33,7 +33,8 @@ async def create_session(
 ) -> UUID:
     """Store a new session (by the hash of its id) and drop the user's expired ones."""
     await conn.execute(
-        "DELETE FROM console_sessions WHERE user_id = $1 AND (expires_at < now() OR ended_at IS NOT NULL)",
+        """DELETE FROM console_sessions
+            WHERE user_id = $1 AND (expires_at < now() OR ended_at IS NOT NULL)""",
         user_id,
     )
     session_id: UUID = await conn.fetchval(
