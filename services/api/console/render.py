@@ -27,7 +27,8 @@ def _when(value: datetime | None) -> str:
 def _money(value: float | Decimal | None) -> str:
     if value is None:
         return "—"
-    return f"${float(value):,.4f}" if float(value) < 1 else f"${float(value):,.2f}"
+    amount = float(value)
+    return f"${amount:,.4f}" if 0 < amount < 1 else f"${amount:,.2f}"
 
 
 def _score(value: float | None) -> str:
