@@ -19,15 +19,16 @@ from uuid import UUID
 import asyncpg
 from botocore.exceptions import BotoCoreError, ClientError
 
-from services.exporter import metrics, plan, source
+from services.exporter import metrics, source
 from services.exporter.control import ExportStopped, RunControl
-from services.exporter.formats import OutputInvalid, get_validator
-from services.exporter.stream import ExportStream, file_chunks
 from services.exporter.upload import upload_pipelined
 from shared.db.pool import acquire, tenant_transaction
 from shared.db.repositories import export_source
 from shared.db.repositories import exports as repo
 from shared.events import publish
+from shared.exports import plan
+from shared.exports.formats import OutputInvalid, get_validator
+from shared.exports.stream import ExportStream, file_chunks
 from shared.logging import bound_context, get_logger
 from shared.models.export import ExportLog, ExportStatus
 from shared.runtime import WorkerResources

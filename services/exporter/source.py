@@ -8,10 +8,10 @@ from collections.abc import AsyncGenerator
 
 import asyncpg
 
-from services.exporter import plan
-from services.exporter.formats import ExportOptions, database_render_sql
 from shared.db.repositories import export_source
 from shared.db.repositories.export_source import Key, Scope
+from shared.exports import plan
+from shared.exports.formats import ExportOptions, database_render_sql
 from shared.models.export import ExportConversation, RenderedConversation
 
 Batch = list[ExportConversation] | list[RenderedConversation]

@@ -30,11 +30,11 @@ from services.generator.llm.client import (
     SpendLimitReached,
     Timeout,
 )
-from services.generator.llm.limiter import LimiterTimeoutError, Permit
-from services.generator.llm.pricing import cost_usd
 from services.generator.llm.retry import RetryAction, decide
 from services.generator.parsing import GenerationParseError, ParsedGeneration, extract_conversation
 from services.generator.providers import Fleet
+from shared.llm.limiter import LimiterTimeoutError, Permit
+from shared.llm.pricing import cost_usd
 from shared.logging import get_logger
 from shared.models.generation import (
     BatchJob,

@@ -9,10 +9,9 @@ import httpx
 from redis.asyncio import Redis
 
 from services.generator.llm.client import AuthFailed, ClaudeClient, LLMResponse
-from services.generator.llm.limiter import FleetLimiter
 from services.generator.llm.offline import OfflineProvider
+from shared.llm.limiter import FleetLimiter, build_limiter
 from shared.logging import get_logger
-from shared.queue import llm_limiter_prefix
 from shared.settings import Settings
 
 log = get_logger(__name__)
@@ -68,19 +67,6 @@ class Fleet:
     def offline(self) -> bool:
         """Whether conversations come from the labelled offline provider."""
         return isinstance(self.provider, OfflineProvider)
-
-
-def build_limiter(redis: Redis, settings: Settings) -> FleetLimiter:
-    """The fleet-wide limiter every replica and the API share (same Redis keys)."""
-    return FleetLimiter(
-        redis,
-        key_prefix=llm_limiter_prefix(settings),
-        requests_per_minute=settings.llm_requests_per_minute,
-        input_tokens_per_minute=settings.llm_input_tokens_per_minute,
-        output_tokens_per_minute=settings.llm_output_tokens_per_minute,
-        window_seconds=settings.llm_rate_window_seconds,
-        safety_margin_seconds=settings.llm_rate_safety_margin_seconds,
-    )
 
 
 def build_provider(http: httpx.AsyncClient, settings: Settings) -> Provider:

@@ -12,8 +12,8 @@ import httpx
 import pytest
 from pydantic import SecretStr
 
-from services.generator.llm.pricing import cost_usd
 from shared.db.pool import acquire
+from shared.llm.pricing import cost_usd
 from shared.settings import Settings
 from tests.support.api import api_client
 from tests.support.factories import Account, create_account

@@ -12,7 +12,7 @@ from uuid import NAMESPACE_URL, UUID, uuid5
 
 import pytest
 
-from services.exporter.formats import (
+from shared.exports.formats import (
     ExportConversation,
     ExportOptions,
     ExportSummary,

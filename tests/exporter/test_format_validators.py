@@ -7,7 +7,7 @@ from collections.abc import Callable
 
 import pytest
 
-from services.exporter.formats import (
+from shared.exports.formats import (
     ExportConversation,
     ExportOptions,
     ExportSummary,

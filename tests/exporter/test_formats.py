@@ -13,7 +13,7 @@ from typing import Any
 import orjson
 import pytest
 
-from services.exporter.formats import (
+from shared.exports.formats import (
     ExportConversation,
     ExportOptions,
     ExportSummary,
@@ -21,7 +21,7 @@ from services.exporter.formats import (
     RenderError,
     get_transformer,
 )
-from services.exporter.formats.csv_format import safe_cell
+from shared.exports.formats.csv_format import safe_cell
 
 Exporter = Callable[[ExportOptions, list[ExportConversation]], tuple[bytes, ExportSummary]]
 MakeOptions = Callable[..., ExportOptions]

@@ -14,17 +14,17 @@ import asyncpg
 import orjson
 import pytest
 
-from services.exporter.formats import (
+from shared.db.pool import acquire, tenant_transaction
+from shared.db.repositories import export_source
+from shared.exports.formats import (
     NOT_TRAINABLE,
     ExportOptions,
     RenderError,
     database_render_sql,
     get_transformer,
 )
-from services.exporter.formats.base import rendered_turn_count
-from services.exporter.formats.jsonl import PLAIN_LINE_SQL
-from shared.db.pool import acquire, tenant_transaction
-from shared.db.repositories import export_source
+from shared.exports.formats.base import rendered_turn_count
+from shared.exports.formats.jsonl import PLAIN_LINE_SQL
 from shared.models.export import ExportScope
 from shared.storage import ObjectStore
 from tests.exporter import helpers

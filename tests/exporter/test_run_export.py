@@ -14,10 +14,10 @@ from uuid import UUID
 import asyncpg
 import pytest
 
-from services.exporter.formats.csv_format import FORMULA_TRIGGERS
 from shared.db.pool import acquire, tenant_transaction
 from shared.db.repositories import conversations as conversations_repo
 from shared.db.repositories import exports as repo
+from shared.exports.formats.csv_format import FORMULA_TRIGGERS
 from shared.models.conversation import Conversation
 from shared.models.query import ConversationFilters
 from shared.settings import Settings

@@ -11,7 +11,7 @@ import asyncpg
 import httpx
 import pytest
 
-from services.generator.llm.pricing import cost_usd
+from shared.llm.pricing import cost_usd
 from shared.runtime import WorkerResources
 from shared.settings import Settings
 from tests.fakes.anthropic import FakeAnthropic

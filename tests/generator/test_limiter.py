@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 from redis.asyncio import Redis
 
-from services.generator.llm.limiter import FleetLimiter, LimiterTimeoutError, Permit
+from shared.llm.limiter import FleetLimiter, LimiterTimeoutError, Permit
 
 REDIS_URL = "redis://127.0.0.1:6379/14"
 

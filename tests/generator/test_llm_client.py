@@ -30,8 +30,8 @@ from services.generator.llm.client import (
     error_from_response,
     parse_response,
 )
-from services.generator.llm.pricing import cost_usd, estimate_tokens
 from services.generator.parsing import GenerationParseError, extract_conversation
+from shared.llm.pricing import cost_usd, estimate_tokens
 from tests.fakes.anthropic import FakeAnthropic, FakeConfig
 
 USER = [{"role": "user", "content": "Write a conversation about an emergency fund."}]

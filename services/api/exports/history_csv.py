@@ -11,9 +11,9 @@ from uuid import UUID
 import asyncpg
 import orjson
 
-from services.exporter.formats.csv_format import BOM, safe_cell
 from shared.db.pool import tenant_transaction
 from shared.db.repositories import exports as repo
+from shared.exports.formats.csv_format import BOM, safe_cell
 from shared.models.export import ExportLog
 
 COLUMNS = (

@@ -20,12 +20,12 @@ from services.api.exports.schemas import (
 )
 from services.api.metrics import JOBS_ENQUEUED
 from services.api.resources import ApiResources
-from services.exporter import plan
-from services.exporter.stream import render_small
 from shared.db.pool import tenant_transaction
 from shared.db.repositories import export_source
 from shared.db.repositories import exports as repo
 from shared.errors import Conflict, Gone, NotFound, Unavailable, ValidationFailed
+from shared.exports import plan
+from shared.exports.stream import render_small
 from shared.logging import get_logger
 from shared.models.export import ExportLog, ExportScope, ExportStatus
 from shared.queue import RUN_EXPORT, enqueue, job_id

@@ -17,9 +17,9 @@ from services.api.generation.schemas import (
     JobIn,
     TierEstimate,
 )
-from services.generator.llm.pricing import cost_usd
 from shared.db.repositories import templates as sources_repo
 from shared.errors import ValidationFailed
+from shared.llm.pricing import cost_usd
 from shared.models.conversation import Tier
 from shared.models.generation import ItemRequest
 from shared.models.template import EdgeCase, Scenario, Template

@@ -9,7 +9,7 @@ from uuid import UUID
 
 from services.api.generation.schemas import InlineTemplate
 from services.api.templates import templating
-from services.generator.llm.pricing import estimate_tokens
+from shared.llm.pricing import estimate_tokens
 from shared.models.conversation import ParentType, Tier
 from shared.models.generation import ItemRequest
 from shared.models.template import EdgeCase, Scenario, Template, VariableSpec

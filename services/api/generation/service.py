@@ -25,12 +25,12 @@ from services.api.generation.schemas import (
 )
 from services.api.metrics import JOBS_ENQUEUED
 from services.api.templates import templating
-from services.generator.providers import build_limiter
 from shared.db.pool import tenant_transaction
 from shared.db.repositories import conversations as conversations_repo
 from shared.db.repositories import generation as repo
 from shared.db.repositories import templates as sources_repo
 from shared.errors import Conflict, InvalidTransition, NotFound
+from shared.llm.limiter import build_limiter
 from shared.logging import get_logger
 from shared.models.conversation import Conversation, ParentType
 from shared.models.generation import (

@@ -15,7 +15,7 @@ from typing import Any, Final
 import orjson
 
 from services.generator.llm.client import LLMResponse, RateLimitHeaders
-from services.generator.llm.pricing import estimate_tokens
+from shared.llm.pricing import estimate_tokens
 
 OFFLINE_MODEL: Final = "offline-sample"
 _OPENERS: Final = (

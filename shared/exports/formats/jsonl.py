@@ -23,14 +23,14 @@ from typing import Any
 
 import orjson
 
-from services.exporter.formats.base import (
+from shared.exports.formats.base import (
     ExportConversation,
     ExportOptions,
     RenderError,
     Transformer,
     export_turns,
 )
-from services.exporter.formats.fields import optional_fields
+from shared.exports.formats.fields import optional_fields
 
 # One conversation's line as `JsonlTransformer.render` writes it without metadata: the turns in
 # turn_number order, the system prompt first as a synthetic turn when there is no system turn

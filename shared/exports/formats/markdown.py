@@ -22,7 +22,7 @@ from typing import Any
 
 import orjson
 
-from services.exporter.formats.base import (
+from shared.exports.formats.base import (
     ExportConversation,
     ExportSummary,
     RenderError,

@@ -5,8 +5,8 @@ from __future__ import annotations
 from datetime import datetime
 from uuid import UUID
 
-from services.exporter.formats import ExportOptions, get_transformer
 from shared.db.repositories.export_source import Scope, scope_for
+from shared.exports.formats import ExportOptions, get_transformer
 from shared.models.export import ExportConfig, ExportLog
 from shared.models.query import ConversationFilters
 

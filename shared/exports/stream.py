@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any
 from uuid import UUID
 
-from services.exporter.formats import (
+from shared.exports.formats import (
     NOT_TRAINABLE,
     ExportConversation,
     ExportOptions,
@@ -26,7 +26,7 @@ from services.exporter.formats import (
     get_transformer,
     get_validator,
 )
-from services.exporter.formats.base import rendered_turn_count
+from shared.exports.formats.base import rendered_turn_count
 from shared.models.export import RenderedConversation
 
 CHUNK_BYTES = 1024 * 1024

@@ -20,7 +20,7 @@ import io
 from datetime import datetime
 from typing import Any
 
-from services.exporter.formats.base import (
+from shared.exports.formats.base import (
     ExportConversation,
     ExportOptions,
     RenderError,

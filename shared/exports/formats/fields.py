@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from services.exporter.formats.base import ExportConversation, ExportOptions, ExportTurn
+from shared.exports.formats.base import ExportConversation, ExportOptions, ExportTurn
 
 
 def optional_fields(conv: ExportConversation, options: ExportOptions) -> dict[str, Any]:

@@ -27,7 +27,7 @@ from typing import Any
 
 import orjson
 
-from services.exporter.formats.base import (
+from shared.exports.formats.base import (
     ExportConversation,
     ExportSummary,
     ExportTurn,
@@ -35,7 +35,7 @@ from services.exporter.formats.base import (
     Transformer,
     export_turns,
 )
-from services.exporter.formats.fields import optional_fields, turn_annotations
+from shared.exports.formats.fields import optional_fields, turn_annotations
 
 VERSION = "1.0"
 _INDENT = orjson.OPT_INDENT_2

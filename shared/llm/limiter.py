@@ -23,6 +23,9 @@ from pydantic import BaseModel
 from redis.asyncio import Redis
 from redis.commands.core import AsyncScript
 
+from shared.queue import llm_limiter_prefix
+from shared.settings import Settings
+
 log = structlog.get_logger(__name__)
 
 US_PER_SECOND: Final = 1_000_000
@@ -481,3 +484,16 @@ def _parse_pause(raw: str, now_us: int) -> tuple[datetime | None, str | None]:
     if int(until) <= now_us:
         return None, None
     return _from_us(int(until)), reason or None
+
+
+def build_limiter(redis: Redis, settings: Settings) -> FleetLimiter:
+    """The fleet-wide limiter every replica and the API share (same Redis keys)."""
+    return FleetLimiter(
+        redis,
+        key_prefix=llm_limiter_prefix(settings),
+        requests_per_minute=settings.llm_requests_per_minute,
+        input_tokens_per_minute=settings.llm_input_tokens_per_minute,
+        output_tokens_per_minute=settings.llm_output_tokens_per_minute,
+        window_seconds=settings.llm_rate_window_seconds,
+        safety_margin_seconds=settings.llm_rate_safety_margin_seconds,
+    )

@@ -151,10 +151,10 @@ class Transformer(ABC):
 def get_transformer(options: ExportOptions) -> Transformer:
     """A fresh transformer for the options' format."""
     # Imported here because every format module imports this one.
-    from services.exporter.formats.csv_format import CsvTransformer
-    from services.exporter.formats.json_doc import JsonTransformer
-    from services.exporter.formats.jsonl import JsonlTransformer
-    from services.exporter.formats.markdown import MarkdownTransformer
+    from shared.exports.formats.csv_format import CsvTransformer
+    from shared.exports.formats.json_doc import JsonTransformer
+    from shared.exports.formats.jsonl import JsonlTransformer
+    from shared.exports.formats.markdown import MarkdownTransformer
 
     classes: dict[str, type[Transformer]] = {
         "jsonl": JsonlTransformer,

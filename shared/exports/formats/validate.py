@@ -18,9 +18,9 @@ from typing import Any, NoReturn
 
 import orjson
 
-from services.exporter.formats.base import ExportOptions
-from services.exporter.formats.csv_format import BOM, csv_columns
-from services.exporter.formats.markdown import HEADING, LABELS, SEPARATOR, TRAILER_PREFIX
+from shared.exports.formats.base import ExportOptions
+from shared.exports.formats.csv_format import BOM, csv_columns
+from shared.exports.formats.markdown import HEADING, LABELS, SEPARATOR, TRAILER_PREFIX
 
 ROLES = frozenset(("system", "user", "assistant"))
 _JSONL_KEYS = frozenset(("messages", "metadata"))

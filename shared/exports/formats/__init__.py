@@ -1,6 +1,6 @@
 """Export formats: transformers that stream conversations into bytes, and their validators."""
 
-from services.exporter.formats.base import (
+from shared.exports.formats.base import (
     NOT_TRAINABLE,
     ExportConversation,
     ExportOptions,
@@ -11,8 +11,8 @@ from services.exporter.formats.base import (
     Transformer,
     get_transformer,
 )
-from services.exporter.formats.jsonl import render_sql as database_render_sql
-from services.exporter.formats.validate import (
+from shared.exports.formats.jsonl import render_sql as database_render_sql
+from shared.exports.formats.validate import (
     OutputInvalid,
     ValidationReport,
     Validator,

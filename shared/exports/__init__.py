@@ -1,0 +1,1 @@
+"""Export logic the API and the exporter worker share: plans, formats and the render stream."""
