@@ -9,14 +9,15 @@ import orjson
 from fastapi import APIRouter, Request, Response
 from fastapi.responses import RedirectResponse
 
-from services.api import pagination
 from services.api.console.auth import ConsoleConnDep, CsrfDep, SessionDep
 from services.api.console.render import render, set_flash
 from services.api.console.routing import ConsoleRoute
 from services.api.conversations import service, workflow
+from services.api.conversations.schemas import ConversationOut
 from services.api.deps import PoolDep, QueueDep, SettingsDep
 from services.api.generation import service as generation
 from services.api.generation.schemas import RegenerateIn
+from shared.db.repositories import conversation_queries as queries
 from shared.db.repositories import conversations as repo
 from shared.errors import ValidationFailed
 from shared.models.conversation import Conversation, ConversationStatus
@@ -41,18 +42,22 @@ _REVERSE: dict[str, SortKey] = {"created_at": "-created_at", "-created_at": "cre
 async def neighbour(
     conn: Any, owner: UUID, current: Conversation, *, queue: bool, forward: bool
 ) -> UUID | None:
-    """The next (or previous) conversation after `current` in the queue or the list."""
+    """The next (or previous) conversation after `current` in the queue or the list.
+
+    Read through the list's repository query, one row and no count: the service's list_page
+    would count every match to report a total this page does not show.
+    """
     filters = PENDING if queue else EVERYTHING
     base: SortKey = _QUEUE_SORT if queue else _BROWSE_SORT
     sort: SortKey = base if forward else _REVERSE[base]
-    cursor = pagination.encode(sort, (current.created_at, current.id))
-    page = await service.list_page(conn, owner, filters, sort, cursor, 1)
+    after = (current.created_at, current.id)
+    page = await queries.list_page(conn, owner, filters, sort, after, 1, ConversationOut)
     return page.items[0].id if page.items else None
 
 
 async def first_pending(conn: Any, owner: UUID) -> UUID | None:
     """The oldest conversation waiting for review."""
-    page = await service.list_page(conn, owner, PENDING, _QUEUE_SORT, None, 1)
+    page = await queries.list_page(conn, owner, PENDING, _QUEUE_SORT, None, 1, ConversationOut)
     return page.items[0].id if page.items else None
 
 
