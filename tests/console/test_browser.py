@@ -10,12 +10,16 @@ from pathlib import Path
 
 import asyncpg
 import httpx
+import pytest
 from playwright.async_api import Page, expect
 
 from shared.db.pool import acquire
 from tests.console.conftest import Stack, screenshot
 from tests.support.factories import Account, create_account
 from tests.support.seed_files import seed_file
+
+# Starting the API and two workers on a busy 2-core machine takes a while; set-up counts too.
+pytestmark = pytest.mark.timeout(300)
 
 
 async def _seed(web: Stack, account: Account, names: list[str], **kwargs: object) -> list[str]:

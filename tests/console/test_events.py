@@ -14,16 +14,20 @@ from shared.settings import Settings
 from tests.console.conftest import Stack, start_stack
 from tests.support.factories import Account
 from tests.support.seed_files import seed_file
+from tests.support.servers import WorkerProcess, free_port
+from tests.support.settings import settings_env
 
 Event = dict[str, Any]
+# Starting processes on a busy 2-core machine takes a while; the module's set-up counts too.
+pytestmark = pytest.mark.timeout(300)
 
 
 @pytest.fixture(scope="module")
 def replicas(settings: Settings, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
-    """Two API processes and one generator; no exporter, so exports stay queued."""
+    """Two API processes; no worker yet (a test starts the generator once it listens)."""
     logs = tmp_path_factory.mktemp("sse-stack")
     env = {"SSE_HEARTBEAT_SECONDS": "1", "GENERATOR_HEARTBEAT_SECONDS": "1"}
-    stack = start_stack(settings, logs, apis=2, workers=("generator",), env=env)
+    stack = start_stack(settings, logs, apis=2, workers=(), env=env)
     yield stack
     stack.stop()
 
@@ -56,7 +60,9 @@ async def _collect(url: str, account: Account, last_id: str | None = None) -> li
         return [event async for event in _events(response)]
 
 
-async def test_both_replicas_stream_one_job_to_its_end(replicas: Stack, account: Account) -> None:
+async def test_both_replicas_stream_one_job_to_its_end(
+    replicas: Stack, account: Account, settings: Settings, tmp_path: Any
+) -> None:
     a, b = replicas.urls
     async with httpx.AsyncClient(base_url=a, headers=account.headers) as api:
         made = await api.post(
@@ -69,9 +75,18 @@ async def test_both_replicas_stream_one_job_to_its_end(replicas: Stack, account:
         assert job.status_code == 202, job.text
     job_id = job.json()["id"]
     path = f"/v1/generation-jobs/{job_id}/events"
-    on_a, on_b = await asyncio.wait_for(
-        asyncio.gather(_collect(a + path, account), _collect(b + path, account)), timeout=120
-    )
+    streams = asyncio.gather(_collect(a + path, account), _collect(b + path, account))
+    await asyncio.sleep(2)  # both listen while the job is still queued
+    env = {
+        **settings_env(settings),
+        "GENERATOR_METRICS_PORT": str(free_port()),
+        "METRICS_HOST": "127.0.0.1",
+    }
+    generator = WorkerProcess("generator", env, tmp_path / "generator.log")
+    try:
+        on_a, on_b = await asyncio.wait_for(streams, timeout=180)
+    finally:
+        generator.stop()
     for stream in (on_a, on_b):
         real = [e for e in stream if "event" in e]
         assert all(e.get("id") for e in real)
