@@ -1,4 +1,5 @@
-"""Export benchmark (DESIGN.md §10): N conversations x 10 turns to JSONL, local and S3 backends.
+"""Export benchmark (DESIGN.md §10): N conversations x 10 turns to JSONL, Parquet and Bedrock
+JSONL, local and S3 backends.
 
 For each backend and size it runs a real `python -m services.exporter` process (fresh, so its
 peak RSS, VmHWM, belongs to that one export) and compares the export's duration with a baseline
@@ -9,6 +10,7 @@ own, moto's S3 server) and removed at the end.
 
     .venv/bin/python bench/export.py            # 10,000 and 100,000, local and s3 (~1.5 min)
     .venv/bin/python bench/export.py --sizes 2000 --backends local
+    .venv/bin/python bench/export.py --targets parquet bedrock --backends local --repeat 1
 
 Targets: export <= 2x baseline on each backend; exporter peak RSS <= 200 MB and flat in size.
 """
@@ -17,6 +19,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import itertools
 import os
 import statistics
 import subprocess
@@ -240,7 +243,7 @@ async def _s3(settings: Settings) -> S3ObjectStore:
 
 
 async def run_exporter(
-    db: BenchDatabase, settings: Settings, owner: uuid.UUID, workdir: Path
+    db: BenchDatabase, settings: Settings, owner: uuid.UUID, workdir: Path, target: str
 ) -> tuple[ExportLog, float, float]:
     """One export by a fresh exporter process: the finished row, its peak RSS (MB) and the
     CPU seconds the exporter spent on the job (start-up excluded)."""
@@ -254,7 +257,7 @@ async def run_exporter(
             tail = log_path.read_text(errors="replace")[-3000:]
             raise RuntimeError(f"the exporter did not start:\n{tail}") from exc
         cpu_before = cpu_seconds(proc.pid)
-        export = await _export_once(db, settings, owner)
+        export = await _export_once(db, settings, owner, target)
         cpu = cpu_seconds(proc.pid) - cpu_before
         rss = _peak_rss_mb(proc.pid)
     finally:
@@ -276,14 +279,26 @@ def start_exporter(settings: Settings, port: int, log_path: Path) -> subprocess.
         )  # fmt: skip
 
 
-async def _export_once(db: BenchDatabase, settings: Settings, owner: uuid.UUID) -> ExportLog:
+# What each --targets name exports: plain JSONL (PostgreSQL renders it), Parquet, Bedrock JSONL.
+TARGET_CONFIGS: dict[str, dict[str, str]] = {
+    "jsonl": {"format": "jsonl"},
+    "parquet": {"format": "parquet"},
+    "bedrock": {"format": "jsonl", "target": "bedrock-claude"},
+}
+
+
+async def _export_once(
+    db: BenchDatabase, settings: Settings, owner: uuid.UUID, target: str
+) -> ExportLog:
     pool = await create_pool(settings, min_size=1)
     redis = create_redis(settings)
     try:
         async with tenant_transaction(pool, owner) as conn:
             export = await exports_repo.insert(
                 conn, owner_id=owner, created_by=owner, filters={}, selected_ids=[],
-                config=ExportConfig.model_validate({"scope": "all_approved", "format": "jsonl"}),
+                config=ExportConfig.model_validate(
+                    {"scope": "all_approved", **TARGET_CONFIGS[target]}
+                ),
             )  # fmt: skip
         jid = job_id("export", export.id)
         await enqueue(redis, settings, "exporter", RUN_EXPORT, str(export.id), job_id=jid)
@@ -312,7 +327,7 @@ def _peak_rss_mb(pid: int) -> float:
 
 
 async def measure(
-    db: BenchDatabase, backend: str, size: int, owner: uuid.UUID, s3_url: str
+    db: BenchDatabase, backend: str, size: int, owner: uuid.UUID, s3_url: str, target: str
 ) -> Figures:
     """Baseline, then the exporter, on the same rows and backend."""
     with tempfile.TemporaryDirectory(prefix="convoforge-bench-export-") as tmp:
@@ -322,7 +337,7 @@ async def measure(
             baseline = await baseline_s3(db.app_dsn, owner, settings)
         else:
             baseline = await baseline_local(db.app_dsn, owner, workdir)
-        export, rss, cpu = await run_exporter(db, settings, owner, workdir)
+        export, rss, cpu = await run_exporter(db, settings, owner, workdir, target)
         if backend == "s3" and export.object_key:
             store = await _s3(settings)
             await store.delete(export.object_key)  # moto keeps objects in memory
@@ -332,7 +347,7 @@ async def measure(
     assert export.counts_applied_at is not None
     assert export.conversation_count == size, export.conversation_count
     return Figures(
-        backend=backend,
+        backend=f"{backend}:{target}",
         size=size,
         baseline_s=baseline,
         export_s=(export.completed_at - export.started_at).total_seconds(),
@@ -346,12 +361,12 @@ async def measure(
 def report(results: list[Figures]) -> None:
     """The figures table (stdout): every run, then the verdicts on the median ratio."""
     print(
-        f"{'backend':<8}{'size':>9}{'baseline s':>12}{'export s':>10}{'ratio':>7}"
+        f"{'run':<16}{'size':>9}{'baseline s':>12}{'export s':>10}{'ratio':>7}"
         f"{'conv/s':>9}{'CPU s':>7}{'peak RSS MB':>13}{'file MB':>9}{'count bump s':>14}"
     )
     for r in results:
         print(
-            f"{r.backend:<8}{r.size:>9,}{r.baseline_s:>12.2f}{r.export_s:>10.2f}{r.ratio:>7.2f}"
+            f"{r.backend:<16}{r.size:>9,}{r.baseline_s:>12.2f}{r.export_s:>10.2f}{r.ratio:>7.2f}"
             f"{r.rate:>9,.0f}{r.cpu_s:>7.2f}{r.peak_rss_mb:>13.1f}{r.file_mb:>9.1f}"
             f"{r.counts_s:>14.2f}"
         )
@@ -398,8 +413,8 @@ async def main(args: argparse.Namespace) -> None:
                 # Warm the page cache once, so neither side of the comparison pays for it.
                 await copy_rows(db.app_dsn, owners[size], _discard)
                 for _ in range(args.repeat):
-                    for backend in args.backends:
-                        figures = await measure(db, backend, size, owners[size], s3_url)
+                    for backend, target in itertools.product(args.backends, args.targets):
+                        figures = await measure(db, backend, size, owners[size], s3_url, target)
                         log(
                             f"{backend} {size:,}: baseline {figures.baseline_s:.2f}s, "
                             f"export {figures.export_s:.2f}s (exporter CPU "
@@ -418,6 +433,11 @@ def parse_args() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0] if __doc__ else None)
     parser.add_argument("--sizes", type=int, nargs="+", default=[10_000, 100_000])
     parser.add_argument("--backends", nargs="+", choices=["local", "s3"], default=["local", "s3"])
+    parser.add_argument(
+        "--targets", nargs="+", choices=sorted(TARGET_CONFIGS),
+        default=["jsonl", "parquet", "bedrock"],
+        help="what to export (each next to the same COPY baseline)",
+    )  # fmt: skip
     parser.add_argument(
         "--repeat", type=int, default=3,
         help="baseline + export pairs per backend and size; the verdict uses the median ratio",

@@ -22,6 +22,8 @@ SERVICES: tuple[Service, ...] = ("generator", "exporter", "janitor")
 # Job function names: the contract between the API (enqueuer) and the workers.
 PING = "ping"
 GENERATE_ITEM = "generate_item"
+# A batch-mode generation job: submits Message Batches and polls them (job id `genbatch:{id}`).
+RUN_MESSAGE_BATCHES = "run_message_batches"
 # A generation item waiting for a concurrency slot re-checks this often unless woken sooner.
 GENERATION_PARK_SECONDS = 60.0
 RUN_EXPORT = "run_export"

@@ -10,6 +10,8 @@ from typing import Literal
 from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from shared.llm.pricing import parse_override
+
 DEV_SIGNING_SECRET = "convoforge-dev-signing-secret-change-me"
 
 
@@ -47,6 +49,10 @@ class Settings(BaseSettings):
     api_workers: int = Field(default=1, ge=1)
     api_body_limit_bytes: int = Field(default=10 * 1024 * 1024, gt=0)
     api_rate_limit_per_minute: int = Field(default=600, ge=0)
+    # Failed API-key attempts per client address (issue 11): over the limit is a 429 for the
+    # rest of the window, which starts at the first failure; 0 disables.
+    api_auth_failure_limit: int = Field(default=20, ge=0)
+    api_auth_failure_window_seconds: int = Field(default=300, gt=0)
 
     generator_metrics_port: int = 9101
     exporter_metrics_port: int = 9102
@@ -76,6 +82,16 @@ class Settings(BaseSettings):
     generator_max_jobs: int = Field(default=10, ge=1)
     generator_job_timeout_seconds: float = Field(default=300.0, gt=0)
     generator_heartbeat_seconds: float = Field(default=60.0, gt=0)
+
+    # Economy (issue 15): price table, prompt caching, Message Batches, header-driven limits.
+    llm_pricing: str | None = None
+    llm_prompt_caching: bool = True
+    llm_batch_auto_min_items: int = Field(default=50, ge=1)
+    llm_batch_max_requests: int = Field(default=10_000, ge=1, le=100_000)
+    llm_batch_poll_min_seconds: float = Field(default=5.0, gt=0)
+    llm_batch_poll_max_seconds: float = Field(default=60.0, gt=0)
+    llm_ramp_seconds: float = Field(default=10.0, ge=0)
+    llm_count_tokens_sample: int = Field(default=5, ge=0, le=100)
 
     export_retention_hours: float = Field(default=24, gt=0)
     export_part_size_bytes: int = Field(default=8 * 1024 * 1024, ge=5 * 1024 * 1024)
@@ -132,6 +148,12 @@ class Settings(BaseSettings):
         if value.lower() == "off" or len(value.split(" ")) == 5:
             return value
         raise ValueError("expected five cron fields (minute hour day month weekday) or 'off'")
+
+    @field_validator("llm_pricing")
+    @classmethod
+    def _pricing_shape(cls, value: str | None) -> str | None:
+        parse_override(value)
+        return value
 
     @model_validator(mode="after")
     def _stale_uploads_outlive_exports(self) -> Settings:

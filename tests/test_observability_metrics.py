@@ -162,6 +162,23 @@ def _healthz_per_process(directory: Path) -> dict[str, float]:
     return counts
 
 
+# Runs first, while the workers have done nothing: the known series are already there at 0.
+IDLE_SERIES: dict[str, tuple[str, dict[str, str]]] = {
+    "exporter": ("convoforge_export_exports_total", {"format": "jsonl", "status": "failed"}),
+    "generator": ("convoforge_generation_conversations_total",
+                  {"tier": "template", "outcome": "failed"}),
+    "janitor": ("convoforge_janitor_runs_total", {"task": "reconcile", "outcome": "error"}),
+}  # fmt: skip
+
+
+@pytest.mark.parametrize("worker", WORKERS)
+async def test_idle_worker_exposes_its_series_at_zero(stack: Stack, worker: str) -> None:
+    async with httpx.AsyncClient(base_url=stack.url(worker)) as http:
+        text = (await http.get("/metrics")).text
+    name, labels = IDLE_SERIES[worker]
+    assert _sample(text, name, labels) == 0.0, f"{worker} exposes no {name}{labels} when idle"
+
+
 async def test_api_totals_are_summed_over_worker_processes(stack: Stack) -> None:
     assert not (stack.metrics_dir / "counter_999999.db").exists()  # cleaned at start
     sent = 1  # the fixture's readiness probe

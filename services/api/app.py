@@ -12,7 +12,9 @@ from services.api.console import install_console
 from services.api.conversations.router import router as conversations_router
 from services.api.errors import install_error_handlers
 from services.api.events.router import router as events_router
+from services.api.export_presets.router import router as export_presets_router
 from services.api.exports.router import router as exports_router
+from services.api.failsafe import UnhandledErrorMiddleware
 from services.api.generation.router import router as generation_router
 from services.api.middleware import BodyLimitMiddleware, MetricsMiddleware, RequestIdMiddleware
 from services.api.ops.router import router as ops_router
@@ -64,10 +66,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(templates_router)
     app.include_router(generation_router)
     app.include_router(exports_router)
+    app.include_router(export_presets_router)
     app.include_router(events_router)
     install_console(app)
-    # Outermost last: request ids wrap everything, then metrics, then the body limit.
+    # Outermost last: request ids wrap everything, then metrics, the failsafe 500, the body limit.
     app.add_middleware(BodyLimitMiddleware, limit=settings.api_body_limit_bytes)
+    app.add_middleware(UnhandledErrorMiddleware)
     app.add_middleware(MetricsMiddleware)
     app.add_middleware(RequestIdMiddleware)
     return app

@@ -13,8 +13,10 @@ import redis.exceptions
 import structlog
 from fastapi import Depends, Request, Response
 
+from services.api import auth_limit
 from services.api.resources import ApiResources
-from shared.db.pool import acquire, tenant_transaction
+from services.api.transactions import committed_transaction
+from shared.db.pool import acquire
 from shared.db.repositories import users as users_repo
 from shared.errors import RateLimited, Unauthorized
 from shared.logging import get_logger
@@ -70,31 +72,46 @@ StorageDep = Annotated[ObjectStore, Depends(get_storage)]
 HttpDep = Annotated[httpx.AsyncClient, Depends(get_http)]
 
 
-def _bearer_token(request: Request) -> str:
+_INVALID_KEY = "invalid API key"
+
+
+def _bearer_token(request: Request) -> str | None:
+    """The presented key, or None when no Authorization header was sent."""
     header = request.headers.get("authorization")
     if not header:
-        raise Unauthorized("missing Authorization header; send 'Authorization: Bearer <api key>'")
+        return None
     scheme, _, token = header.partition(" ")
     token = token.strip()
-    if scheme.lower() != "bearer" or not token or " " in token:
-        raise Unauthorized("malformed Authorization header; expected 'Bearer <api key>'")
+    if scheme.lower() != "bearer" or not looks_like_key(token):
+        return ""
     return token
 
 
-async def get_principal(request: Request, pool: PoolDep) -> Principal:
-    """Authenticate the API key: 401 when missing, malformed, unknown or revoked."""
+async def get_principal(
+    request: Request, pool: PoolDep, settings: SettingsDep, redis: QueueDep
+) -> Principal:
+    """Authenticate the API key; every invalid key (malformed, unknown, revoked) looks alike."""
     token = _bearer_token(request)
-    if not looks_like_key(token):
-        raise Unauthorized("invalid API key")
+    if token is None:
+        raise Unauthorized("missing API key; send 'Authorization: Bearer <api key>'")
+    await auth_limit.refuse_if_locked_out(request, settings, redis)
+    principal = await _principal_for(pool, token) if token else None
+    if principal is None:
+        await auth_limit.record_failure(request, settings, redis)
+        raise Unauthorized(_INVALID_KEY)
+    request.state.owner_id = str(principal.user_id)
+    structlog.contextvars.bind_contextvars(owner_id=str(principal.user_id))
+    return principal
+
+
+async def _principal_for(pool: asyncpg.Pool, token: str) -> Principal | None:
     async with acquire(pool) as conn:
         principal = await users_repo.principal_for_hash(conn, hash_key(token))
         if principal is None:
-            raise Unauthorized("invalid or revoked API key")
+            return None
         last = principal.key_last_used_at
         if last is None or datetime.now(UTC) - last > _TOUCH_INTERVAL:
             await users_repo.touch_api_key(conn, principal.key_id)
-    request.state.owner_id = str(principal.user_id)
-    structlog.contextvars.bind_contextvars(owner_id=str(principal.user_id))
     return principal
 
 
@@ -140,8 +157,10 @@ async def tenant_connection(
     principal: PrincipalDep, pool: PoolDep
 ) -> AsyncIterator[asyncpg.Connection]:
     """One transaction per request in which row-level security shows only the caller's rows."""
-    async with tenant_transaction(pool, principal.user_id) as conn:
+    async with committed_transaction(pool, principal.user_id) as conn:
         yield conn
 
 
-TenantConnDep = Annotated[asyncpg.Connection, Depends(tenant_connection)]
+# scope="function": the COMMIT runs as the endpoint returns, before the response is sent
+# (the default scope would commit after the client already has its answer).
+TenantConnDep = Annotated[asyncpg.Connection, Depends(tenant_connection, scope="function")]

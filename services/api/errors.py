@@ -12,13 +12,13 @@ from fastapi.exceptions import RequestValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from services.api.responses import JSONBytes
-from shared.errors import DomainError, RateLimited, error_body
+from shared.errors import DomainError, RateLimited, Unauthorized, error_body
 from shared.logging import get_logger
 from shared.storage import StorageError
 
 log = get_logger(__name__)
 
-_POSTGRES_DOWN = (
+POSTGRES_DOWN = (
     asyncpg.PostgresConnectionError,
     asyncpg.CannotConnectNowError,
     asyncpg.TooManyConnectionsError,
@@ -50,10 +50,31 @@ def _respond(status: int, body: dict[str, Any], headers: Mapping[str, str] | Non
     return JSONBytes(body, status_code=status, headers=headers)
 
 
-async def _domain(_: Request, exc: Exception) -> Any:
+def with_request_id(body: dict[str, Any], request_id: str | None) -> dict[str, Any]:
+    """A 5xx body names its request id, so a user's report leads to the server's log lines."""
+    details = body["error"]["details"]
+    if details is None or isinstance(details, dict):
+        body["error"]["details"] = {**(details or {}), "request_id": request_id}
+    return body
+
+
+def _request_id(request: Request) -> str | None:
+    return getattr(request.state, "request_id", None)
+
+
+async def _domain(request: Request, exc: Exception) -> Any:
     assert isinstance(exc, DomainError)
-    headers = {"Retry-After": str(exc.retry_after)} if isinstance(exc, RateLimited) else None
-    return _respond(exc.status_code, exc.to_body(), headers)
+    headers: dict[str, str] = {}
+    if isinstance(exc, RateLimited):
+        headers["Retry-After"] = str(exc.retry_after)
+    if isinstance(exc, Unauthorized):
+        headers["WWW-Authenticate"] = 'Bearer realm="convoforge"'
+    if exc.status_code == 503:
+        headers["Retry-After"] = "5"
+    body = exc.to_body()
+    if exc.status_code >= 500:
+        body = with_request_id(body, _request_id(request))
+    return _respond(exc.status_code, body, headers or None)
 
 
 async def _validation(_: Request, exc: Exception) -> Any:
@@ -70,19 +91,12 @@ async def _http(_: Request, exc: Exception) -> Any:
 
 
 def _unavailable(part: str) -> Any:
-    async def handler(_: Request, exc: Exception) -> Any:
+    async def handler(request: Request, exc: Exception) -> Any:
         log.warning("api.dependency.unavailable", part=part, error=str(exc))
         body = error_body("unavailable", f"{part} is unavailable", {"unavailable": [part]})
-        return _respond(503, body, {"Retry-After": "5"})
+        return _respond(503, with_request_id(body, _request_id(request)), {"Retry-After": "5"})
 
     return handler
-
-
-async def _unexpected(_: Request, exc: Exception) -> Any:
-    if isinstance(exc, _POSTGRES_DOWN) or (isinstance(exc, OSError) and exc.errno is not None):
-        return await _unavailable("postgres")(_, exc)
-    log.exception("api.unhandled_error", error_type=type(exc).__name__)
-    return _respond(500, error_body("internal_error", "internal server error"))
 
 
 def install_error_handlers(app: FastAPI) -> None:
@@ -93,6 +107,6 @@ def install_error_handlers(app: FastAPI) -> None:
     for redis_exc in _REDIS_DOWN:
         app.add_exception_handler(redis_exc, _unavailable("redis"))
     app.add_exception_handler(StorageError, _unavailable("storage"))
-    for pg_exc in _POSTGRES_DOWN:
+    for pg_exc in POSTGRES_DOWN:
         app.add_exception_handler(pg_exc, _unavailable("postgres"))
-    app.add_exception_handler(Exception, _unexpected)
+    # Anything else is answered by services.api.failsafe.UnhandledErrorMiddleware.

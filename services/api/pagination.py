@@ -23,11 +23,12 @@ from fastapi import Query
 from pydantic import BaseModel
 
 from shared.errors import ValidationFailed
+from shared.models.text import Text, text_problem
 
 T = TypeVar("T")
 LimitQuery = Annotated[int, Query(ge=1, le=100, description="page size (default 25, max 100)")]
 # Long enough for a title sort key of ~1,000 bytes plus the carried total.
-CursorQuery = Annotated[str | None, Query(max_length=2048, description="next_cursor of a page")]
+CursorQuery = Annotated[Text | None, Query(max_length=2048, description="next_cursor of a page")]
 NEWEST_FIRST = "-created_at"
 
 # What decoding a hand-made or damaged cursor can raise (UUID(42) is an AttributeError).
@@ -98,6 +99,8 @@ def decode_cursor(sort: str, cursor: str) -> Cursor:
         made_for, raw, row_id = fields[:3]
         if made_for != sort:
             raise ValueError("cursor belongs to another sort order")
+        if isinstance(raw, str) and (problem := text_problem(raw)) is not None:
+            raise ValueError(problem)
         key = (_DECODERS[sort.lstrip("-")](raw), UUID(row_id))
         if len(fields) == 3:
             return Cursor(key)

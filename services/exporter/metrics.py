@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from prometheus_client import Counter, Histogram
 
+from shared.models.export import ExportFormat
+
 EXPORTS = Counter(
     "convoforge_export_exports_total",
     "Export runs that finished, by format and final status (completed, failed, cancelled).",
@@ -31,3 +33,12 @@ RENDER_FAILURES = Counter(
     "Conversations left out of an export because they could not be rendered, by format.",
     ["format"],
 )
+
+
+def initialise() -> None:
+    """Create every known label set at 0, so rates and alerts work from the first scrape."""
+    for fmt in ExportFormat:
+        for status in ("completed", "failed", "cancelled"):
+            EXPORTS.labels(fmt.value, status)
+        for metric in (DURATION, FILE_SIZE, CONVERSATIONS, RENDER_FAILURES):
+            metric.labels(fmt.value)

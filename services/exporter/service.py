@@ -11,6 +11,7 @@ import asyncio
 import contextlib
 import time
 import uuid
+from collections.abc import AsyncGenerator
 from contextlib import aclosing
 from dataclasses import dataclass
 from typing import Any
@@ -27,8 +28,9 @@ from shared.db.repositories import export_source
 from shared.db.repositories import exports as repo
 from shared.events import publish
 from shared.exports import plan
-from shared.exports.formats import OutputInvalid, get_validator
-from shared.exports.stream import ExportStream, file_chunks
+from shared.exports.formats import ExportOptions, OutputInvalid, get_validator
+from shared.exports.split import CardSpec, SplitStream, Splitter, split_chunks
+from shared.exports.stream import ExportStream, NothingRendered, file_chunks
 from shared.logging import bound_context, get_logger
 from shared.models.export import ExportLog, ExportStatus
 from shared.runtime import WorkerResources
@@ -51,7 +53,7 @@ class Produced:
     """A file that is whole in storage, and what it holds."""
 
     upload: UploadResult
-    stream: ExportStream
+    stream: ExportStream | SplitStream
     seconds: float
 
 
@@ -113,7 +115,6 @@ class ExportRun:
         started = time.monotonic()
         config = export.export_config
         options = plan.render_options(config, export.created_at)
-        stream = ExportStream(options, compress=config.compress)
         control = RunControl(
             self.pool, self.owner_id, self.export_id, self.run_id,
             interval=self.settings.export_heartbeat_seconds,
@@ -131,13 +132,14 @@ class ExportRun:
             control.total = await export_source.count(conn, scope)
             batches = await stack.enter_async_context(
                 aclosing(source.batches(
-                    conn, scope, size=self.settings.export_batch_size, options=options
+                    conn, scope, size=self.settings.export_batch_size, options=options,
+                    for_card=config.dataset_card, python_only=config.split is not None,
                 ))
             )  # fmt: skip
-            validator = get_validator(options)
-            chunks = await stack.enter_async_context(
-                aclosing(file_chunks(stream, batches, validator, control.after_batch))
+            stream, chunk_source = await _chunk_source(
+                conn, scope, export, options, batches, control
             )
+            chunks = await stack.enter_async_context(aclosing(chunk_source))
             upload = await upload_pipelined(
                 self.resources.storage, export.object_key or "", chunks,
                 content_type=plan.content_type(config),
@@ -163,6 +165,8 @@ class ExportRun:
             render_failures=tally.failures,
             render_failure_count=tally.failure_count,
             exported_ids=bytes(tally.exported_ids),
+            warnings=produced.stream.warnings(),
+            split_counts=getattr(produced.stream, "split_counts", None),
         )
         try:
             async with tenant_transaction(self.pool, self.owner_id) as conn:
@@ -259,10 +263,47 @@ class ExportRun:
         }
 
 
+async def _chunk_source(
+    conn: asyncpg.Connection,
+    scope: export_source.Scope,
+    export: ExportLog,
+    options: ExportOptions,
+    batches: source.Batches,
+    control: RunControl,
+) -> tuple[ExportStream | SplitStream, AsyncGenerator[bytes, None]]:
+    """The stream that renders the file and the generator of its stored chunks."""
+    config = export.export_config
+    if config.split is None:
+        stream = ExportStream(options, compress=config.compress)
+        validator = get_validator(options)
+        return stream, file_chunks(stream, batches, validator, control.after_batch)
+    split = await split_stream(conn, scope, export, options)
+    return split, split_chunks(split, batches, control.after_batch)
+
+
+async def split_stream(
+    conn: asyncpg.Connection, scope: export_source.Scope, export: ExportLog, options: ExportOptions
+) -> SplitStream:
+    """The split's stream: thresholds read in the export's snapshot, the card's details."""
+    config = export.export_config
+    split = config.split
+    assert split is not None
+    thresholds = await export_source.split_thresholds(
+        conn, scope, fraction=split.validation, seed=split.seed, stratify=split.stratify
+    )
+    card = None
+    if config.dataset_card:
+        title = f"training-data-{export.created_at:%Y-%m-%d}"
+        card = CardSpec(title, config.model_dump(mode="json"), config.license)
+    return SplitStream(options, Splitter(split, thresholds), card)
+
+
 def failure_reason(exc: BaseException) -> str:
     """A reason a person can act on, stored in export_logs.error."""
     if isinstance(exc, OutputInvalid):
         return f"output_invalid: {exc.reason}"
+    if isinstance(exc, NothingRendered):
+        return f"render_failed: {exc.reason}"
     if isinstance(exc, _STORAGE_ERRORS):
         return f"storage_error: {type(exc).__name__}: {exc}"
     if isinstance(exc, asyncpg.PostgresError):

@@ -15,19 +15,30 @@ from shared.exports.formats import ExportOptions, database_render_sql
 from shared.models.export import ExportConversation, RenderedConversation
 
 Batch = list[ExportConversation] | list[RenderedConversation]
+Batches = AsyncGenerator[Batch, None]
 
 
 async def batches(
-    conn: asyncpg.Connection, scope: Scope, *, size: int, options: ExportOptions
+    conn: asyncpg.Connection,
+    scope: Scope,
+    *,
+    size: int,
+    options: ExportOptions,
+    for_card: bool = False,
+    python_only: bool = False,
 ) -> AsyncGenerator[Batch, None]:
     """Every conversation in scope, in (created_at, id) order, `size` at a time: rendered by
     PostgreSQL when the format has SQL for these options, else read for the Python renderer
     (only the columns the file shows, `plan.reads`).
 
-    Run inside one REPEATABLE READ transaction: every batch then reads the same snapshot.
+    `python_only` (a split) always reads conversations; `for_card` adds the metadata columns
+    the dataset card counts. Run inside one REPEATABLE READ transaction: every batch then
+    reads the same snapshot.
     """
-    render_sql = database_render_sql(options)
+    render_sql = None if python_only else database_render_sql(options)
     reads = plan.reads(options)
+    if for_card:
+        reads["metadata"] = True
 
     async def fetch(after: Key | None) -> Batch:
         if render_sql is not None:

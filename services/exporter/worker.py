@@ -8,7 +8,7 @@ from typing import Any, cast
 from arq import run_worker
 from arq.worker import Function, Retry, func
 
-from services.exporter import tasks
+from services.exporter import metrics, tasks
 from services.exporter.service import RetryLater
 from shared.queue import PING, RUN_EXPORT, worker_settings
 from shared.runtime import WorkerContext, start_worker, stop_worker
@@ -34,6 +34,7 @@ def functions(settings: Settings) -> list[Function]:
 async def on_startup(ctx: WorkerContext) -> None:
     """Build the typed context and tune the garbage collector for streaming exports."""
     await start_worker(ctx, "exporter", get_settings().exporter_metrics_port)
+    metrics.initialise()
     tune_gc()
 
 

@@ -34,12 +34,13 @@ from services.generator.llm.retry import RetryAction, decide
 from services.generator.parsing import GenerationParseError, ParsedGeneration, extract_conversation
 from services.generator.providers import Fleet
 from shared.llm.limiter import LimiterTimeoutError, Permit
-from shared.llm.pricing import cost_usd
+from shared.llm.pricing import CacheTtl, Usage, cost_usd, list_cost_usd, table_for
 from shared.logging import get_logger
 from shared.models.generation import (
     BatchJob,
     GenerationItem,
     ItemRequest,
+    JobMode,
     LogStatus,
     NewLog,
     StopReason,
@@ -125,8 +126,10 @@ class ItemRun:
         self.settings = fleet.settings
         self.spent = self.item.cost_usd
         self.plain_429 = 0
+        self.mode = JobMode.LIVE
+        self.price_entry, self.price = table_for(self.settings).price_for(fleet.provider.model)
         self.prompt_sha256 = hashlib.sha256(
-            f"{self.request.system_prompt}\x00{self.request.user_prompt}".encode()
+            f"{self.request.prefix}\x00{self.request.user_prompt}".encode()
         ).hexdigest()
 
     async def run(self) -> str:
@@ -151,31 +154,33 @@ class ItemRun:
             await self._pause(step.delay, step.reason)
 
     def _reservation(self) -> Decimal:
-        if self.fleet.offline:
-            return Decimal(0)
-        return self._cost(
-            INPUT_RESERVE_FACTOR * self.request.estimated_input_tokens, self.request.max_tokens
-        )
+        # Worst case: every prompt token written to the cache (the dearest input price).
+        prompt = INPUT_RESERVE_FACTOR * self.request.estimated_input_tokens
+        return self._cost(Usage(cache_write_tokens=prompt, output_tokens=self.request.max_tokens))
 
-    def _cost(self, input_tokens: int, output_tokens: int) -> Decimal:
+    @property
+    def cache_ttl(self) -> CacheTtl | None:
+        """The cache lifetime this run's calls ask for (None with caching off)."""
+        if not self.settings.llm_prompt_caching:
+            return None
+        return CacheTtl.ONE_HOUR if self.mode == JobMode.BATCH else CacheTtl.FIVE_MINUTES
+
+    def _cost(self, usage: Usage) -> Decimal:
         if self.fleet.offline:
             return Decimal(0)
-        return cost_usd(
-            input_tokens,
-            output_tokens,
-            input_per_1k=self.settings.llm_input_price_per_1k,
-            output_per_1k=self.settings.llm_output_price_per_1k,
-        )
+        ttl = self.cache_ttl or CacheTtl.FIVE_MINUTES
+        return cost_usd(self.price, usage, batch=self.mode == JobMode.BATCH, cache_ttl=ttl)
 
     async def _attempt(self, attempts: int) -> Step:
         permit = await self._permit()
         started = time.perf_counter()
         try:
             response = await self.fleet.provider.create_message(
-                system=self.request.system_prompt or None,
+                system=self.request.prefix or None,
                 messages=[{"role": "user", "content": self.request.user_prompt}],
                 max_tokens=self.request.max_tokens,
                 temperature=self.request.temperature,
+                cache_ttl=self.cache_ttl,
             )
         except LLMError as error:
             elapsed = time.perf_counter() - started
@@ -260,10 +265,19 @@ class ItemRun:
         await self._fail(error.code, error.message, stop=stop)
         return Step("failed")
 
+    async def land_answer(self, response: LLMResponse, attempts: int) -> str:
+        """Parse, score, store and book an answer that arrived outside a live call (a batch)."""
+        step = await self._answered(response, None, attempts)
+        assert step.outcome is not None
+        return step.outcome
+
     async def _answered(self, response: LLMResponse, permit: Permit | None, attempts: int) -> Step:
-        await self._settle(permit, response.input_tokens, response.output_tokens)
+        prompt_tokens = response.input_tokens + response.cache_write_tokens
+        await self._settle(
+            permit, prompt_tokens + response.cache_read_tokens, response.output_tokens
+        )
         await self._observe_headers(response.rate_limits)
-        cost = self._cost(response.input_tokens, response.output_tokens)
+        cost = self._cost(usage_of(response))
         self._count_call("success", response.duration_s, response, cost)
         try:
             parsed = extract_conversation(response.text, response.stop_reason)
@@ -282,7 +296,7 @@ class ItemRun:
             offline=self.fleet.offline,
             cost_usd=self.spent,
             estimated_cost_usd=self._cost(
-                self.request.estimated_input_tokens, self.request.estimated_output_tokens
+                Usage(self.request.estimated_input_tokens, self.request.estimated_output_tokens)
             ),
             duration_ms=round(response.duration_s * 1000),
         )
@@ -338,14 +352,7 @@ class ItemRun:
         limiter = self.fleet.limiter
         if limiter is None or limits is None:
             return
-        paused = await limiter.observe_headers(
-            remaining_requests=limits.requests_remaining,
-            requests_reset_at=limits.requests_reset,
-            remaining_input_tokens=limits.input_tokens_remaining,
-            input_reset_at=limits.input_tokens_reset,
-            remaining_output_tokens=limits.output_tokens_remaining,
-            output_reset_at=limits.output_tokens_reset,
-        )
+        paused = await limiter.observe_headers(limits.as_limits())
         if paused > 0:
             metrics.FLEET_PAUSES.labels("headers_nearly_exhausted").inc()
 
@@ -363,12 +370,14 @@ class ItemRun:
             metrics.LLM_TOKENS.labels(model, "input").inc(response.input_tokens)
             metrics.LLM_TOKENS.labels(model, "output").inc(response.output_tokens)
             metrics.LLM_COST.labels(model).inc(float(cost))
+            metrics.CACHE_TOKENS.labels(model, "write").inc(response.cache_write_tokens)
+            metrics.CACHE_TOKENS.labels(model, "read").inc(response.cache_read_tokens)
 
     def _log(self, attempts: int, status: LogStatus, elapsed: float, **fields: Any) -> NewLog:
         request_excerpt = None
         if self.settings.llm_debug_logging:
             request_excerpt = {
-                "system": self.request.system_prompt,
+                "system": self.request.prefix,
                 "user": self.request.user_prompt,
             }
         return NewLog(
@@ -382,6 +391,10 @@ class ItemRun:
             request_excerpt=request_excerpt,
             duration_ms=round(elapsed * 1000),
             status=status,
+            price_entry=self.price_entry,
+            prices=self.price.model_dump(mode="json"),
+            mode=self.mode.value,
+            cache_ttl=self.cache_ttl.value if self.cache_ttl else None,
             **fields,
         )
 
@@ -421,10 +434,25 @@ class ItemRun:
             response_excerpt=excerpt,
             input_tokens=response.input_tokens,
             output_tokens=response.output_tokens,
+            cache_write_tokens=response.cache_write_tokens,
+            cache_read_tokens=response.cache_read_tokens,
             cost_usd=cost,
+            list_cost_usd=Decimal(0)
+            if self.fleet.offline
+            else list_cost_usd(self.price, usage_of(response)),
             error_code=None if error is None else error.code,
             error_message=None if error is None else error.message,
         )
+
+
+def usage_of(response: LLMResponse) -> Usage:
+    """The answer's tokens by kind, for pricing."""
+    return Usage(
+        input_tokens=response.input_tokens,
+        output_tokens=response.output_tokens,
+        cache_write_tokens=response.cache_write_tokens,
+        cache_read_tokens=response.cache_read_tokens,
+    )
 
 
 def _clamp(estimate: int, limit: int | None) -> int:

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from prometheus_client import Counter, Histogram
 
+from shared.models.conversation import Tier
+
 LLM_REQUESTS = Counter(
     "convoforge_llm_requests_total",
     "Claude Messages calls by model and outcome (success, rate_limited, overloaded, ...).",
@@ -18,6 +20,11 @@ LLM_COST = Counter(
     "convoforge_llm_cost_usd_total",
     "Dollars spent on Claude calls, by model.",
     ["model"],
+)
+CACHE_TOKENS = Counter(
+    "convoforge_llm_cache_tokens_total",
+    "Prompt-cache tokens by model and kind (write: cache creation, read: cache hits).",
+    ["model", "kind"],
 )
 LLM_LATENCY = Histogram(
     "convoforge_llm_request_duration_seconds",
@@ -51,3 +58,15 @@ DEFERRALS = Counter(
     "Item jobs put back on the queue, by reason (limiter, backoff, parked, busy, error).",
     ["reason"],
 )
+
+
+def initialise(model: str) -> None:
+    """Create every known label set at 0, so rates and alerts work from the first scrape."""
+    LLM_REQUESTS.labels(model, "success")
+    for direction in ("input", "output"):
+        LLM_TOKENS.labels(model, direction)
+    LLM_COST.labels(model)
+    LLM_LATENCY.labels(model)
+    for tier in Tier:
+        for outcome in ("pending_review", "needs_revision", "failed", "skipped", "cancelled"):
+            CONVERSATIONS.labels(tier.value, outcome)

@@ -8,9 +8,11 @@ from typing import Any, Protocol
 import httpx
 from redis.asyncio import Redis
 
+from services.generator.llm.batches import BatchClient
 from services.generator.llm.client import AuthFailed, ClaudeClient, LLMResponse
 from services.generator.llm.offline import OfflineProvider
 from shared.llm.limiter import FleetLimiter, build_limiter
+from shared.llm.pricing import CacheTtl
 from shared.logging import get_logger
 from shared.settings import Settings
 
@@ -32,6 +34,7 @@ class Provider(Protocol):
         messages: list[dict[str, Any]],
         max_tokens: int,
         temperature: float | None,
+        cache_ttl: CacheTtl | None = None,
     ) -> LLMResponse:
         """One call; raises an LLMError subclass on failure."""
         ...
@@ -50,6 +53,7 @@ class MissingKeyProvider:
         messages: list[dict[str, Any]],
         max_tokens: int,
         temperature: float | None,
+        cache_ttl: CacheTtl | None = None,
     ) -> LLMResponse:
         """Refuse: there is no key to call Claude with."""
         raise AuthFailed("LLM_PROVIDER is anthropic but ANTHROPIC_API_KEY is not set")
@@ -80,6 +84,19 @@ def build_provider(http: httpx.AsyncClient, settings: Settings) -> Provider:
         api_key=settings.anthropic_api_key.get_secret_value(),
         base_url=settings.anthropic_base_url,
         model=settings.llm_model,
+        anthropic_version=settings.anthropic_version,
+        timeout=settings.llm_timeout_seconds,
+    )
+
+
+def build_batch_client(http: httpx.AsyncClient, settings: Settings) -> BatchClient | None:
+    """The Message Batches client, when Claude is the provider and a key is set."""
+    if settings.offline_llm or settings.anthropic_api_key is None:
+        return None
+    return BatchClient(
+        http,
+        api_key=settings.anthropic_api_key.get_secret_value(),
+        base_url=settings.anthropic_base_url,
         anthropic_version=settings.anthropic_version,
         timeout=settings.llm_timeout_seconds,
     )

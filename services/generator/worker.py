@@ -7,10 +7,11 @@ from typing import Any, cast
 from arq import run_worker
 from arq.worker import Function, Retry, func
 
-from services.generator import tasks
+from services.generator import batch_tasks, metrics, tasks
 from services.generator.engine import Deferred
+from services.generator.llm.offline import OFFLINE_MODEL
 from services.generator.providers import announce
-from shared.queue import GENERATE_ITEM, PING, worker_settings
+from shared.queue import GENERATE_ITEM, PING, RUN_MESSAGE_BATCHES, worker_settings
 from shared.runtime import WorkerContext, start_worker, stop_worker
 from shared.settings import Settings, get_settings
 
@@ -22,6 +23,14 @@ async def generate_item(ctx: WorkerContext, batch_id: str, item_index: int) -> d
     """arq entry point: a `Deferred` item goes back on the queue with `Retry(defer=...)`."""
     try:
         return await tasks.generate_item(ctx, batch_id, item_index)
+    except Deferred as deferred:
+        raise Retry(defer=deferred.seconds) from deferred
+
+
+async def run_message_batches(ctx: WorkerContext, batch_id: str) -> dict[str, Any]:
+    """arq entry point of a batch-mode job: it defers itself between polls."""
+    try:
+        return await batch_tasks.run_message_batches(ctx, batch_id)
     except Deferred as deferred:
         raise Retry(defer=deferred.seconds) from deferred
 
@@ -47,12 +56,21 @@ def functions(settings: Settings) -> list[Function]:
             keep_result=0,
             max_tries=tasks.MAX_JOB_TRIES,
         ),
+        func(
+            cast(Any, run_message_batches),
+            name=RUN_MESSAGE_BATCHES,
+            timeout=settings.generator_job_timeout_seconds,
+            keep_result=0,
+            max_tries=tasks.MAX_JOB_TRIES,
+        ),
     ]
 
 
 async def on_startup(ctx: WorkerContext) -> None:
     """Build the typed context and say which Claude provider this replica uses."""
     await start_worker(ctx, "generator", get_settings().generator_metrics_port)
+    current = get_settings()
+    metrics.initialise(OFFLINE_MODEL if current.offline_llm else current.llm_model)
     announce(get_settings())
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 from prometheus_client import Counter, Gauge, Histogram
 
 RUNS = Counter(
@@ -49,3 +51,11 @@ QUEUE_OLDEST_AGE = Gauge(
     "How long the oldest due job of a queue has waited (0 when none is due).",
     ["queue"],
 )
+
+
+def initialise(tasks: Iterable[str]) -> None:
+    """Create every known label set at 0, so rates and alerts work from the first scrape."""
+    for task in tasks:
+        for outcome in ("ok", "error", "skipped"):
+            RUNS.labels(task, outcome)
+        RUN_DURATION.labels(task)

@@ -162,10 +162,22 @@ async def _exports(
         log.warning("janitor.reconcile.export_files_missing", failed=failed)
 
 
+def written_before(last_modified: datetime, before: datetime) -> bool:
+    """Whether an object was written before `before`, allowing for whole-second timestamps.
+
+    Swift's S3 layer rounds Last-Modified up to the next whole second, so an object written
+    0.3 s before the cutoff can look 0.7 s younger than it is; a whole-second stamp only says
+    the write happened in the second before it.
+    """
+    if last_modified.microsecond == 0:
+        return last_modified <= before.replace(microsecond=0) + timedelta(seconds=1)
+    return last_modified < before
+
+
 async def _delete_orphans(
     deps: JanitorDeps, counts: Counts, orphans: list[ObjectInfo], before: datetime, label: str
 ) -> None:
-    old = [info for info in orphans if info.last_modified < before]
+    old = [info for info in orphans if written_before(info.last_modified, before)]
     counts.add(f"{label}_in_grace", len(orphans) - len(old))
     # A few deletes in flight at once: object stores answer each in milliseconds, not less.
     for batch in chunks(old, _PARALLEL_DELETES):

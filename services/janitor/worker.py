@@ -11,7 +11,7 @@ from typing import Any, cast
 from arq import cron, run_worker
 from arq.cron import CronJob, next_cron
 
-from services.janitor import fleet, tasks
+from services.janitor import fleet, metrics, tasks
 from services.janitor.metrics import SCHEDULE_PERIOD
 from services.janitor.runner import TASK_NAMES, schedule_of
 from services.janitor.sampler import run_sampler
@@ -30,6 +30,7 @@ async def on_startup(ctx: WorkerContext) -> None:
     """Build the typed context, publish the schedules, start sampling the fleet's gauges."""
     settings = get_settings()
     await start_worker(ctx, "janitor", settings.janitor_metrics_port)
+    metrics.initialise(TASK_NAMES)
     redis = ctx["resources"].redis
     await fleet.first_seen(redis, settings)
     for name in TASK_NAMES:

@@ -11,6 +11,7 @@ import orjson
 from pydantic import BaseModel, ConfigDict
 
 from shared.conversations.document import finish_draft, make_turn
+from shared.conversations.text_stats import blank
 from shared.errors import ValidationFailed
 from shared.models.conversation import (
     ConversationDraft,
@@ -21,6 +22,7 @@ from shared.models.conversation import (
     TurnDraft,
     round_score,
 )
+from shared.models.text import bad_strings
 
 JsonObject = dict[str, Any]
 
@@ -141,15 +143,15 @@ class _Checker:
     def text(
         self, obj: JsonObject, key: str, path: str, required: bool = False, filled: bool = False
     ) -> str | None:
-        """A string; `filled` also rejects empty and whitespace-only text."""
+        """A string; `filled` also rejects text that is blank in effect (`text_stats.blank`)."""
         value: str | None = self.get(obj, key, path, "string", required)
         if value is None:
             return None
-        if filled and (not value or value.isspace()):
-            self.add(f"{path}.{key}", "empty", f"{key} must not be empty")
-            return None
-        if "\x00" in value:  # PostgreSQL text and jsonb cannot hold NUL
-            self.add(f"{path}.{key}", "value", f"{key} must not contain NUL characters")
+        if filled and blank(value):
+            self.add(
+                f"{path}.{key}", "empty",
+                f"{key} must not be empty (only spaces or invisible characters)",
+            )  # fmt: skip
             return None
         return value
 
@@ -194,6 +196,10 @@ def parse_seed_document(doc: object) -> ConversationDraft:
         problem = Problem(path="$", code="type", message=f"must be object, got {_json_type(doc)}")
         raise SeedFormatError([problem])
     check = _Checker()
+    # The whole document is stored (object, jsonb), so no string anywhere may hold NUL or a
+    # lone surrogate, not only the fields read below.
+    for path, message in bad_strings(doc):
+        check.add(path, "value", message)
     header = _read_header(check, doc)
     pairs = _read_pairs(check, doc)
     _check_pairs(check, header, pairs)

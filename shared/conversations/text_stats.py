@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import unicodedata
 from typing import NamedTuple
 
 _CLOSERS = "\"'\u201d\u2019\u00bb)]"
@@ -49,3 +50,23 @@ def estimate_tokens(text: str) -> int:
 def measure(text: str) -> TextStats:
     """All four counts at once."""
     return TextStats(len(text), word_count(text), sentence_count(text), estimate_tokens(text))
+
+
+# Letters that render as nothing: Hangul fillers, the halfwidth filler, the blank Braille cell.
+_INVISIBLE_LETTERS = frozenset("\u115f\u1160\u3164\uffa0\u2800")
+# Separators (Z*), controls (Cc) and format characters (Cf: zero-width space/joiners, BOM).
+_INVISIBLE_CATEGORIES = frozenset(("Zs", "Zl", "Zp", "Cc", "Cf"))
+
+
+def blank(text: str) -> bool:
+    """True when the text shows nothing: empty, whitespace, zero-width or filler characters."""
+    if not text or text.isspace():
+        return True
+    if text[0].isprintable() and not text[0].isspace() and text[0] not in _INVISIBLE_LETTERS:
+        return False  # the common case: a visible first character, decided at once
+    return all(
+        ch.isspace()
+        or ch in _INVISIBLE_LETTERS
+        or unicodedata.category(ch) in _INVISIBLE_CATEGORIES
+        for ch in text
+    )

@@ -6,11 +6,11 @@ from datetime import datetime
 from uuid import UUID
 
 from shared.db.repositories.export_source import Scope, scope_for
-from shared.exports.formats import ExportOptions, get_transformer
+from shared.exports import content_types
+from shared.exports.formats import ExportOptions
+from shared.exports.formats.base import transformer_class
 from shared.models.export import ExportConfig, ExportLog
 from shared.models.query import ConversationFilters
-
-GZIP_CONTENT_TYPE = "application/gzip"
 
 
 def render_options(config: ExportConfig, export_date: datetime) -> ExportOptions:
@@ -23,21 +23,23 @@ def render_options(config: ExportConfig, export_date: datetime) -> ExportOptions
         include_approval_history=config.include_approval_history,
         include_parent_references=config.include_parent_references,
         include_full_content=config.include_full_content,
+        target=config.target.value,
+        fold_system=config.fold_system,
         export_date=export_date,
     )
 
 
 def extension(config: ExportConfig) -> str:
     """The file extension: the format's, plus `.gz` when compressed."""
-    ext = get_transformer(render_options(config, datetime.min)).extension
+    if config.split is not None:
+        return "zip"
+    ext = transformer_class(render_options(config, datetime.min)).extension
     return f"{ext}.gz" if config.compress else ext
 
 
 def content_type(config: ExportConfig) -> str:
     """What the stored object is served as (a .gz file stays a gzip file, not an encoding)."""
-    if config.compress:
-        return GZIP_CONTENT_TYPE
-    return get_transformer(render_options(config, datetime.min)).content_type
+    return content_types.for_name(f"file.{extension(config)}")
 
 
 def file_name(

@@ -26,7 +26,6 @@ from shared.exports.formats import (
     get_transformer,
     get_validator,
 )
-from shared.exports.formats.base import rendered_turn_count
 from shared.models.export import RenderedConversation
 
 CHUNK_BYTES = 1024 * 1024
@@ -55,6 +54,16 @@ class QualityStats:
         self.total += score
         self.low = score if self.low is None else min(self.low, score)
         self.high = score if self.high is None else max(self.high, score)
+
+    def merge(self, other: QualityStats) -> None:
+        """Add another accumulator's scores."""
+        self.scored += other.scored
+        self.unscored += other.unscored
+        self.total += other.total
+        for bound in (other.low, other.high):
+            if bound is not None:
+                self.low = bound if self.low is None else min(self.low, bound)
+                self.high = bound if self.high is None else max(self.high, bound)
 
     def to_dict(self) -> dict[str, Any]:
         """As stored in export_logs.quality_stats."""
@@ -94,6 +103,28 @@ class Tally:
             )
 
 
+def failure_warnings(tally: Tally) -> list[str]:
+    """The warning of a partial export (conversations left out), if it is one."""
+    failed = tally.failure_count
+    if not failed:
+        return []
+    written = tally.summary.conversation_count
+    return [
+        f"partial export: {failed} of {failed + written} conversation(s) could not be "
+        "rendered and are not in the file (see render_failures)"
+    ]
+
+
+class NothingRendered(Exception):
+    """Every conversation in scope failed to render: there is no file to complete."""
+
+    def __init__(self, tally: Tally) -> None:
+        first = tally.failures[0]["reason"] if tally.failures else "unknown"
+        reason = f"none of the {tally.failure_count} conversation(s) could be rendered: {first}"
+        super().__init__(reason)
+        self.reason = reason
+
+
 class ExportStream:
     """One export's transformer and compressor, fed one conversation at a time."""
 
@@ -125,7 +156,7 @@ class ExportStream:
         except RenderError as exc:
             tally.failed(conv.id, conv.conversation_id, exc.reason)
             return
-        tally.exported(conv.id, conv.tier, conv.quality_score, rendered_turn_count(conv))
+        tally.exported(conv.id, conv.tier, conv.quality_score, self.transformer.turns_of(conv))
         self._write(data)
 
     @property
@@ -148,6 +179,10 @@ class ExportStream:
         """The rest of the file: pending output and the format's footer."""
         self._write(self.transformer.footer(self.tally.summary))
         return self.take()
+
+    def warnings(self) -> list[str]:
+        """The format's warnings, and one naming the conversations left out, if any."""
+        return self.transformer.warnings() + failure_warnings(self.tally)
 
     def stored(self, data: bytes, *, last: bool = False) -> bytes:
         """The bytes as stored: gzip members when compressing, else unchanged."""
@@ -215,6 +250,8 @@ async def file_chunks(
     tail = stream.footer()
     validator.feed(tail)
     stream.verify(validator.finish())
+    if stream.tally.failure_count and not stream.tally.summary.conversation_count:
+        raise NothingRendered(stream.tally)
     last = stream.stored(tail, last=True)
     if last:
         yield last

@@ -23,6 +23,7 @@ from pydantic import BaseModel
 from redis.asyncio import Redis
 from redis.commands.core import AsyncScript
 
+from shared.llm.limiter_scripts import ACQUIRE_LUA, PAUSE_LUA, PRELUDE, SETTLE_LUA, STATUS_LUA
 from shared.queue import llm_limiter_prefix
 from shared.settings import Settings
 
@@ -41,148 +42,11 @@ WAITER_LEASE_SLACK_SECONDS: Final = 5.0
 NEAR_EMPTY_FRACTION: Final = 0.02
 # Waking a hair after the computed instant avoids a second round trip for a microsecond shortfall.
 WAKE_SLACK_SECONDS: Final = 0.001
+_ADVERTISED = ("requests", "input_tokens", "output_tokens")
+# What the API's headers said about our limits is trusted this long after the last answer.
+ADVERTISED_TTL_SECONDS: Final = 600
 # Callers put every wait in a metric (Permit.waited_seconds); only long waits are worth a log line.
 SLOW_WAIT_LOG_SECONDS: Final = 1.0
-
-# Shared helpers. Numbers are formatted with %.0f because Lua's default number-to-string
-# conversion keeps 14 significant digits, which would truncate epoch microseconds.
-_PRELUDE = """
-local function fmt(x) return string.format('%.0f', x) end
-local function clock(arg)
-  if arg ~= '' then return tonumber(arg) end
-  local t = redis.call('TIME')
-  return tonumber(t[1]) * 1000000 + tonumber(t[2])
-end
-local function chunked(cmd, key, items)
-  -- unpack() of a long list overflows the Lua C stack, so send at most 500 items per call.
-  local out = {}
-  for i = 1, #items, 500 do
-    local part = redis.call(cmd, key, unpack(items, i, math.min(i + 499, #items)))
-    if type(part) == 'table' then
-      for _, v in ipairs(part) do out[#out + 1] = v end
-    end
-  end
-  return out
-end
-local function sum(values)
-  local total = 0
-  for i = 1, #values do total = total + (tonumber(values[i]) or 0) end
-  return total
-end
-"""
-
-# KEYS: requests zset, input hash, output hash, pause string, waiters zset.
-# ARGV: now ('' = TIME), window us, request limit, input limit (-1 none), output limit (-1 none),
-#       estimated input, estimated output, reservation id, waiter id, waiter lease slack us.
-# Returns {granted 1|0, wait us, now us}.
-_ACQUIRE_LUA = """
-local now = clock(ARGV[1])
-local window = tonumber(ARGV[2])
-
-local function park(wait)
-  redis.call('ZREMRANGEBYSCORE', KEYS[5], '-inf', fmt(now))
-  redis.call('ZADD', KEYS[5], fmt(now + wait + tonumber(ARGV[10])), ARGV[9])
-  -- Expire with the longest lease; PEXPIRE GT would never set a TTL on a fresh key.
-  local last = redis.call('ZRANGE', KEYS[5], -1, -1, 'WITHSCORES')
-  redis.call('PEXPIRE', KEYS[5], fmt(math.ceil((tonumber(last[2]) - now) / 1000)))
-  return {0, wait, now}
-end
-
-local function prune()
-  local cutoff = fmt(now - window)
-  local expired = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', cutoff)
-  if #expired == 0 then return end
-  redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', cutoff)
-  chunked('HDEL', KEYS[2], expired)
-  chunked('HDEL', KEYS[3], expired)
-end
-
-local function request_wait(limit)
-  local count = redis.call('ZCARD', KEYS[1])
-  if count < limit then return 0 end
-  -- The (count - limit)-th oldest reservation must leave before one more fits.
-  local entry = redis.call('ZRANGE', KEYS[1], count - limit, count - limit, 'WITHSCORES')
-  return tonumber(entry[2]) + window - now
-end
-
-local function token_wait(hash, limit, estimate)
-  if limit < 0 then return 0 end
-  local entries = redis.call('ZRANGE', KEYS[1], 0, -1, 'WITHSCORES')
-  local ids, scores = {}, {}
-  for i = 1, #entries, 2 do
-    ids[#ids + 1] = entries[i]
-    scores[#scores + 1] = tonumber(entries[i + 1])
-  end
-  local amounts = chunked('HMGET', hash, ids)
-  local used = sum(amounts)
-  if used + estimate <= limit then return 0 end
-  -- Oldest first: we can go once enough tokens have left the window.
-  for i = 1, #ids do
-    used = used - (tonumber(amounts[i]) or 0)
-    if used + estimate <= limit then return scores[i] + window - now end
-  end
-  return window
-end
-
-local pause = redis.call('GET', KEYS[4])
-if pause then
-  local until_us = tonumber(string.match(pause, '^%d+'))
-  if until_us and until_us > now then return park(until_us - now) end
-end
-prune()
-local wait = math.max(
-  request_wait(tonumber(ARGV[3])),
-  token_wait(KEYS[2], tonumber(ARGV[4]), tonumber(ARGV[6])),
-  token_wait(KEYS[3], tonumber(ARGV[5]), tonumber(ARGV[7])))
-if wait > 0 then return park(wait) end
-redis.call('ZADD', KEYS[1], fmt(now), ARGV[8])
-redis.call('HSET', KEYS[2], ARGV[8], ARGV[6])
-redis.call('HSET', KEYS[3], ARGV[8], ARGV[7])
-local ttl = fmt(math.ceil(window / 1000) + 1000)
-for i = 1, 3 do redis.call('PEXPIRE', KEYS[i], ttl) end
-redis.call('ZREM', KEYS[5], ARGV[9])
-return {1, 0, now}
-"""
-
-# ARGV: reservation id, actual input, actual output. Returns 1 if the reservation was still live.
-_SETTLE_LUA = """
-if not redis.call('ZSCORE', KEYS[1], ARGV[1]) then return 0 end
-redis.call('HSET', KEYS[2], ARGV[1], ARGV[2])
-redis.call('HSET', KEYS[3], ARGV[1], ARGV[3])
-return 1
-"""
-
-# ARGV: now ('' = TIME), pause us, reason. Keeps the later of the current and the new pause.
-# Returns {changed 1|0, paused until us}.
-_PAUSE_LUA = """
-local now = clock(ARGV[1])
-local until_us = now + tonumber(ARGV[2])
-local current = redis.call('GET', KEYS[4])
-if current then
-  local current_until = tonumber(string.match(current, '^%d+'))
-  if current_until and current_until >= until_us then return {0, current_until} end
-end
-local ttl = fmt(math.ceil((until_us - now) / 1000))
-redis.call('SET', KEYS[4], fmt(until_us) .. '|' .. ARGV[3], 'PX', ttl)
-return {1, until_us}
-"""
-
-# ARGV: now ('' = TIME), window us.
-# Returns {now, used, oldest us (-1 none), input used, output used, waiting, pause value or ''}.
-_STATUS_LUA = """
-local now = clock(ARGV[1])
-local entries = redis.call('ZRANGEBYSCORE', KEYS[1], '(' .. fmt(now - tonumber(ARGV[2])), '+inf',
-  'WITHSCORES')
-local ids = {}
-for i = 1, #entries, 2 do ids[#ids + 1] = entries[i] end
-local oldest = -1
-if #entries > 0 then oldest = tonumber(entries[2]) end
-local input_used = sum(chunked('HMGET', KEYS[2], ids))
-local output_used = sum(chunked('HMGET', KEYS[3], ids))
-local waiting = redis.call('ZCOUNT', KEYS[5], '(' .. fmt(now), '+inf')
-local pause = redis.call('GET', KEYS[4]) or ''
-return {now, #ids, oldest, input_used, output_used, waiting, pause}
-"""
 
 
 class LimiterError(Exception):
@@ -214,6 +78,22 @@ class LimiterStatus(BaseModel):
     waiting: int
     input_tokens: TokenBudget | None
     output_tokens: TokenBudget | None
+    advertised: dict[str, int] = {}
+
+
+@dataclass(frozen=True, slots=True)
+class HeaderLimits:
+    """What one answer's rate-limit headers said: limits, remaining budgets and reset times."""
+
+    requests_limit: int | None = None
+    requests_remaining: int | None = None
+    requests_reset: datetime | None = None
+    input_limit: int | None = None
+    input_remaining: int | None = None
+    input_reset: datetime | None = None
+    output_limit: int | None = None
+    output_remaining: int | None = None
+    output_reset: datetime | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -241,15 +121,21 @@ class _Keys:
     output_tokens: str
     pause: str
     waiters: str
+    advertised: str
+    ramp: str
 
     @classmethod
     def under(cls, prefix: str) -> _Keys:
-        return cls(*(f"{prefix}:{name}" for name in ("requests", "in", "out", "pause", "waiters")))
+        names = ("requests", "in", "out", "pause", "waiters", "advertised", "ramp")
+        return cls(*(f"{prefix}:{name}" for name in names))
 
     @property
     def all(self) -> list[str]:
         # Every script receives every key, so each declares what it touches (Redis Cluster).
-        return [self.requests, self.input_tokens, self.output_tokens, self.pause, self.waiters]
+        return [
+            self.requests, self.input_tokens, self.output_tokens, self.pause, self.waiters,
+            self.advertised, self.ramp,
+        ]  # fmt: skip
 
 
 class FleetLimiter:
@@ -266,6 +152,7 @@ class FleetLimiter:
         window_seconds: float = 60.0,
         safety_margin_seconds: float = DEFAULT_SAFETY_MARGIN_SECONDS,
         clock: Callable[[], float] | None = None,
+        ramp_seconds: float = 0.0,
     ) -> None:
         _require(requests_per_minute >= 1, "requests_per_minute must be >= 1")
         _require(window_seconds > 0 and safety_margin_seconds >= 0, "window must be positive")
@@ -278,12 +165,13 @@ class FleetLimiter:
         self.output_tokens_per_minute = output_tokens_per_minute
         self.window_seconds = window_seconds
         self._window_us = round((window_seconds + safety_margin_seconds) * US_PER_SECOND)
+        self._ramp_us = round(max(0.0, ramp_seconds) * US_PER_SECOND)
         # clock=None means "Redis TIME"; a clock (epoch seconds) is for tests and exotic setups.
         self._clock = clock
-        self._acquire_script = self._script(_ACQUIRE_LUA)
-        self._settle_script = self._script(_SETTLE_LUA)
-        self._pause_script = self._script(_PAUSE_LUA)
-        self._status_script = self._script(_STATUS_LUA)
+        self._acquire_script = self._script(ACQUIRE_LUA)
+        self._settle_script = self._script(SETTLE_LUA)
+        self._pause_script = self._script(PAUSE_LUA)
+        self._status_script = self._script(STATUS_LUA)
 
     async def acquire(
         self,
@@ -345,27 +233,20 @@ class FleetLimiter:
             )
         return paused_until
 
-    async def observe_headers(
-        self,
-        *,
-        remaining_requests: int | None = None,
-        requests_reset_at: datetime | None = None,
-        remaining_input_tokens: int | None = None,
-        input_reset_at: datetime | None = None,
-        remaining_output_tokens: int | None = None,
-        output_reset_at: datetime | None = None,
-    ) -> float:
-        """Pause the fleet until reset when the API says a budget is nearly out; return seconds."""
+    async def observe_headers(self, headers: HeaderLimits) -> float:
+        """Adopt the API's advertised limits; pause until reset when a budget is nearly out.
+
+        Returns the seconds paused (0 when nothing is nearly out).
+        """
+        await self._advertise(headers)
         budgets = (
-            ("requests", remaining_requests, requests_reset_at, self.requests_per_minute),
-            ("input_tokens", remaining_input_tokens, input_reset_at, self.input_tokens_per_minute),
-            (
-                "output_tokens",
-                remaining_output_tokens,
-                output_reset_at,
-                self.output_tokens_per_minute,
-            ),
-        )
+            ("requests", headers.requests_remaining, headers.requests_reset,
+             _lowest(self.requests_per_minute, headers.requests_limit)),
+            ("input_tokens", headers.input_remaining, headers.input_reset,
+             _lowest(self.input_tokens_per_minute, headers.input_limit)),
+            ("output_tokens", headers.output_remaining, headers.output_reset,
+             _lowest(self.output_tokens_per_minute, headers.output_limit)),
+        )  # fmt: skip
         now = datetime.fromtimestamp(self._now_seconds(), UTC)
         longest, reason = 0.0, ""
         for name, remaining, reset_at, limit in budgets:
@@ -379,14 +260,40 @@ class FleetLimiter:
             await self.pause(longest, reason)
         return longest
 
+    async def _advertise(self, headers: HeaderLimits) -> None:
+        """Keep the limits the API advertises in Redis, where every replica's acquire reads them."""
+        fields = {
+            name: value
+            for name, value in (
+                ("requests", headers.requests_limit),
+                ("input", headers.input_limit),
+                ("output", headers.output_limit),
+            )
+            if value is not None and value > 0
+        }
+        if not fields:
+            return
+        async with self._redis.pipeline(transaction=True) as pipe:
+            pipe.hset(self._keys.advertised, mapping=fields)
+            pipe.expire(self._keys.advertised, ADVERTISED_TTL_SECONDS)
+            await pipe.execute()
+
     async def status(self) -> LimiterStatus:
         """Return a fleet-wide snapshot: usage, reset time, pause and waiters."""
         now_arg = self._now_arg()
         row = await self._run(self._status_script, [now_arg, self._window_us])
-        now_us, used, oldest_us, input_used, output_used, waiting, pause_raw = row
+        now_us, used, oldest_us, input_used, output_used, waiting, pause_raw, *limits = row
         paused_until, pause_reason = _parse_pause(_text(pause_raw), int(now_us))
+        advertised = {
+            name: int(value)
+            for name, value in zip(
+                ("requests", "input_tokens", "output_tokens"), limits, strict=True
+            )
+            if int(value) > 0
+        }
         return LimiterStatus(
             requests_per_minute=self.requests_per_minute,
+            advertised=advertised,
             window_seconds=self.window_seconds,
             used=int(used),
             remaining=max(0, self.requests_per_minute - int(used)),
@@ -412,6 +319,7 @@ class FleetLimiter:
             reservation_id,
             waiter_id,
             round(WAITER_LEASE_SLACK_SECONDS * US_PER_SECOND),
+            self._ramp_us,
         ]
         granted, wait_us, now_us = await self._run(self._acquire_script, args)
         return bool(granted), int(wait_us), int(now_us)
@@ -426,7 +334,7 @@ class FleetLimiter:
             _require(limit is None or estimate <= limit, "token estimate exceeds the limit")
 
     def _script(self, body: str) -> AsyncScript:
-        return self._redis.register_script(_PRELUDE + body)
+        return self._redis.register_script(PRELUDE + body)
 
     async def _run(self, script: AsyncScript, args: Sequence[str | int]) -> list[Any]:
         return cast(list[Any], await script(keys=self._keys.all, args=args))
@@ -452,6 +360,12 @@ def _sleep_seconds(wait_us: int, deadline: float | None) -> float:
         raise LimiterTimeoutError("no rate-limit permit before the timeout")
     # Sleep to the deadline and try once more: a settle() elsewhere may free tokens meanwhile.
     return min(wait, left)
+
+
+def _lowest(ours: int | None, advertised: int | None) -> int | None:
+    if ours is None or advertised is None:
+        return ours if advertised is None else advertised
+    return min(ours, advertised)
 
 
 def _near_empty(limit: int | None) -> int:
@@ -496,4 +410,5 @@ def build_limiter(redis: Redis, settings: Settings) -> FleetLimiter:
         output_tokens_per_minute=settings.llm_output_tokens_per_minute,
         window_seconds=settings.llm_rate_window_seconds,
         safety_margin_seconds=settings.llm_rate_safety_margin_seconds,
+        ramp_seconds=settings.llm_ramp_seconds,
     )

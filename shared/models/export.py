@@ -8,7 +8,7 @@ from enum import StrEnum
 from typing import Any, Literal, NamedTuple
 from uuid import UUID
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 Role = Literal["system", "user", "assistant"]
 
@@ -20,6 +20,33 @@ class ExportFormat(StrEnum):
     JSON = "json"
     CSV = "csv"
     MARKDOWN = "markdown"
+    PARQUET = "parquet"
+    TXT = "txt"
+
+
+class ExportTarget(StrEnum):
+    """What trainer a JSONL file is compiled for (docs/export.md, "Targets")."""
+
+    OPENAI = "openai"
+    BEDROCK_CLAUDE = "bedrock-claude"
+    SHAREGPT = "sharegpt"
+    TRL = "trl"
+    HF_CHAT = "hf-chat"
+
+
+# Targets whose lines may carry a `metadata` object next to the conversation.
+METADATA_TARGETS = frozenset({ExportTarget.OPENAI, ExportTarget.SHAREGPT})
+FOLDING_TARGETS = frozenset({ExportTarget.TRL, ExportTarget.HF_CHAT})
+
+
+class SplitConfig(BaseModel):
+    """A train/validation split: the validation share, the seed, an optional stratum."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    validation: float = Field(gt=0, lt=1, description="share of conversations in validation")
+    seed: int = Field(default=42, ge=0, le=2**31 - 1)
+    stratify: Literal["tier", "status"] | None = None
 
 
 class ExportScope(StrEnum):
@@ -60,6 +87,15 @@ class ExportConfig(BaseModel):
     include_parent_references: bool = False
     include_full_content: bool = True
     compress: bool = Field(default=False, description='gzip the file (`true` or `"gzip"`)')
+    target: ExportTarget = Field(
+        default=ExportTarget.OPENAI, description="the trainer a JSONL file is compiled for"
+    )
+    fold_system: bool = Field(
+        default=False, description="trl/hf-chat: system prompt before the first user turn's text"
+    )
+    split: SplitConfig | None = None
+    dataset_card: bool = Field(default=False, description="add a README.md (needs a split)")
+    license: str | None = Field(default=None, max_length=100, pattern=r"^[A-Za-z0-9.+_-]+$")
 
     @field_validator("compress", mode="before")
     @classmethod
@@ -68,6 +104,35 @@ class ExportConfig(BaseModel):
         if isinstance(value, str) and value.lower() in ("gzip", "none"):
             return value.lower() == "gzip"
         return value
+
+    @model_validator(mode="after")
+    def _options_fit(self) -> ExportConfig:
+        """Every option must apply to the chosen format and target: nothing silently ignored."""
+        problems = config_problems(self)
+        if problems:
+            raise ValueError("; ".join(problems))
+        return self
+
+
+def config_problems(config: ExportConfig) -> list[str]:
+    """Why options of a config do not go together (empty when they do)."""
+    problems = []
+    target = config.target
+    if target is not ExportTarget.OPENAI and config.format is not ExportFormat.JSONL:
+        problems.append(f"target {target.value!r} needs format 'jsonl'")
+    if config.include_metadata and target not in METADATA_TARGETS:
+        problems.append(f"target {target.value!r} allows no metadata (include_metadata: false)")
+    if config.fold_system and target not in FOLDING_TARGETS:
+        problems.append("fold_system applies to targets 'trl' and 'hf-chat' only")
+    if config.dataset_card and config.split is None:
+        problems.append("dataset_card needs a split (the card describes train and validation)")
+    if config.license is not None and not config.dataset_card:
+        problems.append("license is written in the dataset card: set dataset_card: true")
+    if config.split is not None and config.compress:
+        problems.append("a split is a zip file, already compressed: set compress: false")
+    if config.format is ExportFormat.PARQUET and config.compress:
+        problems.append("parquet compresses its own pages: set compress: false")
+    return problems
 
 
 class ExportLog(BaseModel):
@@ -86,6 +151,9 @@ class ExportLog(BaseModel):
     turn_count: int
     render_failure_count: int
     render_failures: list[dict[str, Any]]
+    partial: bool = False
+    warnings: list[str] = Field(default_factory=list)
+    split_counts: dict[str, int] | None = None
     object_key: str | None
     file_name: str | None
     byte_size: int | None

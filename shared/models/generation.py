@@ -52,6 +52,14 @@ class LogStatus(StrEnum):
     CANCELLED = "cancelled"
 
 
+class JobMode(StrEnum):
+    """How a generation job calls Claude: one call per item, Message Batches, or chosen by size."""
+
+    LIVE = "live"
+    BATCH = "batch"
+    AUTO = "auto"
+
+
 class StopReason(StrEnum):
     """Why a batch stopped before running every item."""
 
@@ -79,6 +87,9 @@ class ItemRequest(BaseModel):
     parameters: dict[str, str] = Field(default_factory=dict)
     system_prompt: str
     user_prompt: str
+    # The template's fixed instructions: sent after the system prompt, inside the cached prefix,
+    # and kept out of the stored conversation's system prompt (it is training data).
+    instructions: str = ""
     temperature: float | None = None
     max_tokens: int
     quality_threshold: float
@@ -86,6 +97,11 @@ class ItemRequest(BaseModel):
     parent_type: ParentType | None = None
     estimated_input_tokens: int
     estimated_output_tokens: int
+
+    @property
+    def prefix(self) -> str:
+        """Everything before the per-item part: the cacheable system text of every call."""
+        return "\n\n".join(part for part in (self.system_prompt, self.instructions) if part)
 
 
 class BatchJob(BaseModel):
@@ -165,6 +181,13 @@ class GenerationLog(BaseModel):
     error_code: str | None
     error_message: str | None
     created_at: datetime
+    cache_write_tokens: int = 0
+    cache_read_tokens: int = 0
+    cache_ttl: str | None = None
+    price_entry: str | None = None
+    prices: dict[str, Any] | None = None
+    mode: str = "live"
+    list_cost_usd: Decimal = Decimal(0)
 
 
 class NewLog(BaseModel):
@@ -185,6 +208,13 @@ class NewLog(BaseModel):
     status: LogStatus
     error_code: str | None = None
     error_message: str | None = None
+    cache_write_tokens: int = 0
+    cache_read_tokens: int = 0
+    cache_ttl: str | None = None
+    price_entry: str | None = None
+    prices: dict[str, Any] | None = None
+    mode: str = "live"
+    list_cost_usd: Decimal = Decimal(0)
 
 
 class CostRow(BaseModel):
@@ -196,3 +226,41 @@ class CostRow(BaseModel):
     input_tokens: int
     output_tokens: int
     cost_usd: Decimal
+    cache_write_tokens: int = 0
+    cache_read_tokens: int = 0
+    list_cost_usd: Decimal = Decimal(0)
+
+
+class MessageBatchStatus(StrEnum):
+    """A submitted Message Batch's lifecycle as we track it."""
+
+    SUBMITTING = "submitting"
+    IN_PROGRESS = "in_progress"
+    CANCELING = "canceling"
+    ENDED = "ended"
+    FAILED = "failed"
+
+
+OPEN_MESSAGE_BATCH = frozenset(
+    {MessageBatchStatus.SUBMITTING, MessageBatchStatus.IN_PROGRESS, MessageBatchStatus.CANCELING}
+)
+
+
+class MessageBatch(BaseModel):
+    """A stored message_batches row: one submission round of a batch-mode job."""
+
+    id: UUID
+    owner_id: UUID
+    job_id: UUID
+    round: int
+    provider_batch_id: str | None
+    status: MessageBatchStatus
+    item_indexes: list[int]
+    lease_id: UUID
+    request_counts: dict[str, int]
+    landed: int
+    polls: int
+    error: str | None
+    submitted_at: datetime | None
+    ended_at: datetime | None
+    created_at: datetime

@@ -8,6 +8,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from shared.models.conversation import ConversationStatus, Tier
+from shared.models.text import Text
 
 SortKey = Literal[
     "created_at", "-created_at", "quality_score", "-quality_score", "title", "-title",
@@ -22,15 +23,15 @@ class ConversationFilters(BaseModel):
 
     status: list[ConversationStatus] = Field(default_factory=list)
     tier: list[Tier] = Field(default_factory=list)
-    persona: str | None = Field(default=None, max_length=500)
-    emotion: str | None = Field(default=None, max_length=200)
-    topic: str | None = Field(default=None, max_length=500)
+    persona: Text | None = Field(default=None, max_length=500)
+    emotion: Text | None = Field(default=None, max_length=200)
+    topic: Text | None = Field(default=None, max_length=500)
     quality_min: float | None = Field(default=None, ge=0, le=10)
     quality_max: float | None = Field(default=None, ge=0, le=10)
     created_from: datetime | None = None
     created_to: datetime | None = None
     flagged: bool | None = None
-    q: str | None = Field(default=None, min_length=1, max_length=500)
+    q: Text | None = Field(default=None, min_length=1, max_length=500)
 
     @model_validator(mode="after")
     def _ranges(self) -> ConversationFilters:

@@ -10,8 +10,10 @@ from uuid import UUID
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from shared.models.conversation import Tier
+from shared.models.text import Text
 
-VariableName = Annotated[str, Field(pattern=r"^[A-Za-z_][A-Za-z0-9_]*$", max_length=64)]
+LongText = Annotated[Text, Field(max_length=20_000)]
+VariableName = Annotated[Text, Field(pattern=r"^[A-Za-z_][A-Za-z0-9_]*$", max_length=64)]
 
 
 class SourceStatus(StrEnum):
@@ -38,9 +40,11 @@ class VariableSpec(BaseModel):
 
     name: VariableName
     required: bool = False
-    default: str | None = None
-    allowed_values: list[str] | None = None
-    description: str | None = None
+    default: LongText | None = None
+    allowed_values: (
+        Annotated[list[Annotated[Text, Field(max_length=20_000)]], Field(max_length=1000)] | None
+    ) = None
+    description: LongText | None = None
 
     @model_validator(mode="after")
     def _default_is_allowed(self) -> VariableSpec:

@@ -108,7 +108,10 @@ async def test_request_records_and_queues_the_export(
         ({"config": {"scope": "selected"}, "conversation_ids": []}, "non-empty conversation_ids"),
         ({"config": {"scope": "all"}, "filters": {}}, "only accepted with scope 'filtered'"),
         ({"config": {"scope": "filtered"}}, "needs a filters object"),
-        ({"config": {"scope": "all", "format": "xml"}}, "'jsonl', 'json', 'csv' or 'markdown'"),
+        (
+            {"config": {"scope": "all", "format": "xml"}},
+            "'jsonl', 'json', 'csv', 'markdown', 'parquet' or 'txt'",
+        ),
         ({"config": {"scope": "all", "include_everything": True}}, "Extra inputs"),
         ({"config": {"scope": "filtered"}, "filters": {"quality_min": 11}}, "less than or equal"),
     ],

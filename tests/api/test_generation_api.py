@@ -13,7 +13,7 @@ import pytest
 from pydantic import SecretStr
 
 from shared.db.pool import acquire
-from shared.llm.pricing import cost_usd
+from shared.llm.pricing import Usage, build_table, cost_usd
 from shared.settings import Settings
 from tests.support.api import api_client
 from tests.support.factories import Account, create_account
@@ -26,6 +26,9 @@ INVESTOR: dict[str, Any] = {
 }
 
 
+SEED_PAIR = {"legacy_input_per_1k": Decimal("0.015"), "legacy_output_per_1k": Decimal("0.075")}
+
+
 @pytest.fixture
 def claude_settings(settings: Settings) -> Settings:
     """Priced like Claude (nothing is called here), with a queue of its own."""
@@ -33,6 +36,7 @@ def claude_settings(settings: Settings) -> Settings:
         update={
             "llm_provider": "anthropic",
             "anthropic_api_key": SecretStr("sk-ant-test"),
+            "llm_count_tokens_sample": 0,  # no count_tokens call leaves the machine
             "queue_prefix": f"{settings.queue_prefix}-genapi-{uuid.uuid4().hex[:8]}",
         }
     )
@@ -85,14 +89,19 @@ async def test_estimate_prices_each_request_and_enqueues_nothing(
 
     assert estimate["requests"] == 2
     assert (estimate["model"], estimate["provider"]) == ("claude-sonnet-4-5-20250929", "anthropic")
-    assert (estimate["input_price_per_1k"], estimate["output_price_per_1k"]) == (0.015, 0.075)
+    assert (estimate["input_price_per_1k"], estimate["output_price_per_1k"]) == (0.003, 0.015)
+    assert estimate["price_entry"] == "claude-sonnet-4-5"
+    assert estimate["token_count_method"] == "heuristic"
+    assert "below claude-sonnet-4-5-20250929's minimum of 1024" in estimate["cache_warning"]
     assert estimate["output_tokens"] == 2000 * 2  # min(max_tokens, expected 2000)
     per_item = estimate["input_tokens"] / 2
     assert per_item > 50
+    _, price = build_table(None, **SEED_PAIR).price_for(estimate["model"])
     expected = sum(
-        (cost_usd(t["input_tokens"], t["output_tokens"]) for t in estimate["by_tier"].values()),
+        (cost_usd(price, Usage(t["input_tokens"], t["output_tokens"]))
+         for t in estimate["by_tier"].values()),
         Decimal(0),
-    )
+    )  # fmt: skip
     assert Decimal(str(estimate["cost_usd"])) == expected
     assert estimate["max_cost_usd"] > estimate["cost_usd"]
     assert estimate["estimated_duration_seconds"] == pytest.approx(2 * 60 / 50)

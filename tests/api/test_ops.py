@@ -54,7 +54,8 @@ async def test_request_needing_redis_is_503_not_500(
     )
     assert response.status_code == 503
     assert response.json()["error"]["code"] == "unavailable"
-    assert response.json()["error"]["details"] == {"unavailable": ["redis"]}
+    details = response.json()["error"]["details"]
+    assert details == {"unavailable": ["redis"], "request_id": response.headers["x-request-id"]}
 
 
 async def test_readyz_names_postgres_when_it_is_down(settings: Settings) -> None:
@@ -67,7 +68,8 @@ async def test_readyz_names_postgres_when_it_is_down(settings: Settings) -> None
     assert response.status_code == 503
     assert response.json()["error"]["details"]["checks"]["postgres"].startswith("down")
     assert me.status_code == 503
-    assert me.json()["error"]["details"] == {"unavailable": ["postgres"]}
+    assert me.json()["error"]["details"]["unavailable"] == ["postgres"]
+    assert me.json()["error"]["details"]["request_id"] == me.headers["x-request-id"]
 
 
 async def test_unknown_route_uses_error_shape(client: httpx.AsyncClient) -> None:

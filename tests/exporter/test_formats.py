@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import dataclasses
+import html
 import io
 import json
 import re
@@ -27,7 +28,7 @@ Exporter = Callable[[ExportOptions, list[ExportConversation]], tuple[bytes, Expo
 MakeOptions = Callable[..., ExportOptions]
 MakeConversation = Callable[..., ExportConversation]
 FORMATS = ["jsonl", "json", "csv", "markdown"]
-CSV_TRIGGERS = ("=", "+", "-", "@", "\t", "\r")
+CSV_TRIGGERS = ("=", "+", "-", "@", "\t", "\r", "'")
 MD_TURN = re.compile(r"^\*\*(System|User|Assistant):\*\*\n\n((?:>(?: [^\n]*)?\n)+)", re.MULTILINE)
 
 
@@ -75,8 +76,9 @@ def _unquote(block: str) -> str:
 
 
 def markdown_content(content: str) -> str:
-    """Content as the Markdown format documents it: LF line endings."""
-    return content.replace("\r\n", "\n").replace("\r", "\n")
+    """Content as the Markdown format documents it: HTML escaped, LF line endings."""
+    text = content.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+    return text.replace("\r\n", "\n").replace("\r", "\n")
 
 
 # --- JSONL -----------------------------------------------------------------------------------
@@ -287,7 +289,9 @@ def test_csv_hostile_content_survives(
         ("@SUM(A1)", "'@SUM(A1)"),
         ("\tx", "'\tx"),
         ("\rx", "'\rx"),
-        ("'=already", "'=already"),
+        ("'=already", "''=already"),
+        ("'", "''"),
+        ("''", "'''"),
         (" =spaced", " =spaced"),
         ("a=b", "a=b"),
         ("\nx", "\nx"),
@@ -346,6 +350,7 @@ def test_markdown_round_trips_turns(
     assert len(sections) == len(conversations)
     for section, conv in zip(sections, conversations, strict=True):
         title = (conv.title or conv.conversation_id).replace("\r", " ").replace("\n", " ")
+        title = html.escape(title, quote=False)
         assert section["heading"] == f"# Conversation: {title}"
         assert section["bullets"][0] == f"- **Conversation ID:** {conv.conversation_id}"
         assert all(line.startswith(("- **", "  - ")) for line in section["bullets"])
@@ -370,7 +375,7 @@ def test_markdown_every_content_line_is_quoted(
     export: Exporter, make_options: MakeOptions, hostile_conversation: ExportConversation
 ) -> None:
     text = export(make_options("markdown"), [hostile_conversation])[0].decode()
-    assert "**User:**\n\n> # Conversation: fake\n> ---\n> **User:**\n> > already" in text
+    assert "**User:**\n\n> # Conversation: fake\n> ---\n> **User:**\n> &gt; already" in text
     assert "**Assistant:**\n\n> line1\n> line2\n> line3\n> line4\n>\n>\n> ends" in text
     assert "**User:**\n\n>\n\n**Assistant:**" in text
 
@@ -468,7 +473,7 @@ def test_turns_render_in_turn_number_order(
 @pytest.mark.parametrize(
     ("fmt", "extension", "content_type"),
     [
-        ("jsonl", "jsonl", "application/x-ndjson"),
+        ("jsonl", "jsonl", "application/jsonl"),
         ("json", "json", "application/json"),
         ("csv", "csv", "text/csv; charset=utf-8"),
         ("markdown", "md", "text/markdown; charset=utf-8"),

@@ -17,7 +17,7 @@ import pytest
 from shared.db.pool import acquire, tenant_transaction
 from shared.db.repositories import conversations as conversations_repo
 from shared.db.repositories import exports as repo
-from shared.exports.formats.csv_format import FORMULA_TRIGGERS
+from shared.exports.formats.csv_format import unescape_cell
 from shared.models.conversation import Conversation
 from shared.models.query import ConversationFilters
 from shared.settings import Settings
@@ -82,8 +82,8 @@ def read_csv(text: str) -> list[dict[str, str]]:
 
 
 def csv_text(cell: str) -> str:
-    """Undo the documented formula guard: a leading ' before a trigger character."""
-    return cell[1:] if cell.startswith("'") and cell[1:].startswith(FORMULA_TRIGGERS) else cell
+    """Undo the documented formula guard: drop one leading '."""
+    return unescape_cell(cell)
 
 
 _LABEL = re.compile(r"^\*\*(System|User|Assistant):\*\*$")
@@ -114,8 +114,9 @@ def read_markdown(text: str) -> list[tuple[str, Turns]]:
 
 
 def md_content(content: str) -> str:
-    """Markdown keeps content as is but with LF line endings."""
-    return content.replace("\r\n", "\n").replace("\r", "\n")
+    """Markdown keeps content as is but HTML escaped, with LF line endings."""
+    text = content.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+    return text.replace("\r\n", "\n").replace("\r", "\n")
 
 
 def turns_in_file(fmt: str, data: bytes) -> dict[str, Turns]:

@@ -75,6 +75,11 @@ def _utterance(rng: random.Random) -> str:
     return text[0].upper() + text[1:] + "."
 
 
+def prompt_tokens(body: Mapping[str, Any]) -> int:
+    """Input tokens of a request's prompt (characters / 4), as every route counts them."""
+    return max(1, math.ceil(_prompt_chars(body) / 4))
+
+
 def _prompt_chars(body: Mapping[str, Any]) -> int:
     parts: list[Any] = [body.get("system") or ""]
     parts += [m.get("content", "") for m in body["messages"]]
@@ -141,7 +146,7 @@ def build_message(
     if estimate_tokens(text) > max_tokens:
         text, stop_reason = text[: max_tokens * 4], "max_tokens"
     output_tokens = max_tokens if stop_reason == "max_tokens" else estimate_tokens(text)
-    input_tokens = max(1, math.ceil(_prompt_chars(body) / 4))
+    input_tokens = prompt_tokens(body)
     return {
         "id": f"msg_fake_{seq:020d}",
         "type": "message",

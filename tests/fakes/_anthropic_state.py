@@ -11,6 +11,9 @@ from dataclasses import asdict, dataclass, fields, replace
 from datetime import UTC, datetime
 from typing import Any
 
+from tests.fakes._anthropic_batches import BatchStore
+from tests.fakes._anthropic_cache import PromptCache
+
 DEFAULT_API_KEY = "sk-ant-fake-0000-test-key"
 MAX_BODY_BYTES = 32 * 1024 * 1024
 FAULT_KINDS = frozenset(
@@ -37,6 +40,8 @@ class FakeConfig:
     seed: int = 0
     min_turns: int = 8
     max_turns: int = 10
+    batch_delay: float = 0.0
+    cache_min_tokens: int = -1  # -1: each model's documented minimum
 
 
 @dataclass(frozen=True)
@@ -71,6 +76,8 @@ class FakeState:
         self.initial = replace(config)
         self.lock = threading.Lock()
         self.closing = False
+        self.cache = PromptCache()
+        self.batch_store = BatchStore()
         self.reset()
 
     def reset(self) -> None:
@@ -83,6 +90,9 @@ class FakeState:
             self.records: list[RecordedRequest] = []
             self.over_limit_count = 0
             self.served = 0
+            self.count_tokens_calls = 0
+        self.cache.reset()
+        self.batch_store.reset()
 
     def configure(self, changes: Mapping[str, Any]) -> None:
         """Apply setting changes; ``script`` replaces the scripted queue."""
@@ -91,6 +101,8 @@ class FakeState:
             for key, value in changes.items():
                 if key == "script":
                     self.script = deque(parse_steps(value))
+                elif key == "batch_script":
+                    self.batch_store.set_script(list(value))
                 elif key not in known or not _type_ok(value, known[key]):
                     raise ValueError(f"bad setting: {key}")
                 elif key == "fail_every_kind" and value not in FAULT_KINDS:

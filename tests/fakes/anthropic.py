@@ -30,6 +30,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from tests.fakes import _anthropic_routes as routes
 from tests.fakes._anthropic_content import (
     AUTH_ERROR,
     CREDIT_MESSAGE,
@@ -38,10 +39,10 @@ from tests.fakes._anthropic_content import (
     SERVER_ERROR,
     SPEND_LIMIT_MESSAGE,
     TOO_LARGE_ERROR,
-    build_message,
     error_body,
     validate_body,
 )
+from tests.fakes._anthropic_routes import json_response, read_body
 from tests.fakes._anthropic_state import (
     DEFAULT_API_KEY,
     FakeConfig,
@@ -62,23 +63,6 @@ __all__ = [
 ]
 
 _REPO_ROOT = Path(__file__).resolve().parents[2]
-
-
-def _json(
-    status: int, body: Mapping[str, Any], headers: Mapping[str, str] | None = None
-) -> Response:
-    return Response(orjson.dumps(body), status, dict(headers or {}), "application/json")
-
-
-async def _read_body(request: Request, limit: int) -> bytes | None:
-    """Drain the body; return it, or None when it exceeds ``limit`` bytes."""
-    chunks: list[bytes] = []
-    size = 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size <= limit:
-            chunks.append(chunk)
-    return b"".join(chunks) if size <= limit else None
 
 
 async def _wait(request: Request, state: FakeState, seconds: float) -> bool:
@@ -112,21 +96,21 @@ async def _answer(request: Request, state: FakeState, record: RecordedRequest) -
     cfg = state.config
     if request.headers.get("x-api-key") != cfg.api_key:
         record.outcome = "auth"
-        return _json(401, AUTH_ERROR)
+        return json_response(401, AUTH_ERROR)
     if not request.headers.get("anthropic-version"):
         record.outcome = "invalid"
-        return _json(
+        return json_response(
             400, error_body("invalid_request_error", "anthropic-version: header is required")
         )
-    raw = await _read_body(request, cfg.max_body_bytes)
+    raw = await read_body(request, cfg.max_body_bytes)
     if raw is None:
         record.outcome = "too_large"
-        return _json(413, TOO_LARGE_ERROR)
+        return json_response(413, TOO_LARGE_ERROR)
     wait = state.admit()
     if wait is not None:
         record.outcome, record.over_limit = "over_limit", True
         headers = {**state.rate_headers(), "retry-after": str(max(1, math.ceil(wait)))}
-        return _json(429, RATE_LIMIT_ERROR, headers)
+        return json_response(429, RATE_LIMIT_ERROR, headers)
     return await _accepted(request, state, record, raw)
 
 
@@ -137,13 +121,15 @@ async def _accepted(
         record.body = orjson.loads(raw)
     except orjson.JSONDecodeError:
         record.outcome = "invalid"
-        return _json(
+        return json_response(
             400, error_body("invalid_request_error", "There was an error parsing the body")
         )
     problem = validate_body(record.body)
     if problem is not None:
         record.outcome = "invalid"
-        return _json(400, error_body("invalid_request_error", problem), state.rate_headers())
+        return json_response(
+            400, error_body("invalid_request_error", problem), state.rate_headers()
+        )
     step = state.next_step()
     record.outcome = step.kind
     latency = step.latency if step.latency is not None else state.config.latency
@@ -158,7 +144,7 @@ def _scripted(state: FakeState, kind: str, record: RecordedRequest) -> Response:
     request_id = {"request-id": f"req_fake_{record.seq:020d}"}
     if kind in ("500", "529"):
         body = SERVER_ERROR if kind == "500" else OVERLOADED_ERROR
-        return _json(int(kind), body, state.rate_headers() | request_id)
+        return json_response(int(kind), body, state.rate_headers() | request_id)
     if kind in ("429", "spend_limit_429", "credit_429"):
         body = {
             "429": RATE_LIMIT_ERROR,
@@ -166,15 +152,18 @@ def _scripted(state: FakeState, kind: str, record: RecordedRequest) -> Response:
             "credit_429": error_body("rate_limit_error", CREDIT_MESSAGE),
         }[kind]
         retry = {"retry-after": str(state.config.scripted_retry_after)}
-        return _json(429, body, state.rate_headers() | request_id | retry)
+        return json_response(429, body, state.rate_headers() | request_id | retry)
     message = _message(state, kind, record.body, record.seq)
-    return _json(200, message, state.rate_headers() | request_id)
+    return json_response(200, message, state.rate_headers() | request_id)
 
 
 def _message(state: FakeState, kind: str, body: Mapping[str, Any], seq: int) -> dict[str, Any]:
-    cfg = state.config
-    message = build_message(kind, body, seq, seed=cfg.seed, turns=(cfg.min_turns, cfg.max_turns))
-    state.add_tokens(message["usage"]["input_tokens"], message["usage"]["output_tokens"])
+    message = routes.cached_message(state, kind, body, seq)
+    usage = message["usage"]
+    # Cache reads do not count against the input-tokens-per-minute limit; writes do.
+    state.add_tokens(
+        usage["input_tokens"] + usage["cache_creation_input_tokens"], usage["output_tokens"]
+    )
     return message
 
 
@@ -184,8 +173,8 @@ async def _config(request: Request) -> Response:
         try:
             state.configure(orjson.loads(await request.body()))
         except (ValueError, TypeError, AttributeError) as exc:
-            return _json(400, error_body("invalid_request_error", str(exc)))
-    return _json(200, {**asdict(state.config), "script_remaining": len(state.script)})
+            return json_response(400, error_body("invalid_request_error", str(exc)))
+    return json_response(200, {**asdict(state.config), "script_remaining": len(state.script)})
 
 
 async def _requests(request: Request) -> Response:
@@ -193,16 +182,22 @@ async def _requests(request: Request) -> Response:
     with state.lock:
         records = [r.to_json() for r in state.records]
         over = state.over_limit_count
-    return _json(200, {"requests": records, "over_limit_count": over, "total": len(records)})
+    with state.batch_store.lock:
+        creates = len(state.batch_store.created)
+    body = {"requests": records, "over_limit_count": over, "total": len(records)}
+    return json_response(200, body | {"batch_creates": creates})
 
 
 async def _reset(request: Request) -> Response:
     request.app.state.fake.reset()
-    return _json(200, {"ok": True})
+    return json_response(200, {"ok": True})
 
 
 async def _health(request: Request) -> Response:
-    return _json(200, {"ok": True})
+    return json_response(200, {"ok": True})
+
+
+_GET_POST = ["GET", "POST"]
 
 
 def create_app(state: FakeState) -> Starlette:
@@ -210,6 +205,12 @@ def create_app(state: FakeState) -> Starlette:
     app = Starlette(
         routes=[
             Route("/v1/messages", _messages, methods=["POST"]),
+            Route("/v1/messages/count_tokens", routes.count_tokens, methods=["POST"]),
+            Route("/v1/messages/batches", routes.create_batch, methods=["POST"]),
+            Route("/v1/messages/batches/{batch_id}", routes.batch, methods=["GET"]),
+            Route(
+                "/v1/messages/batches/{batch_id}/{action}", routes.batch, methods=["GET", "POST"]
+            ),
             Route("/_fake/config", _config, methods=["GET", "POST"]),
             Route("/_fake/requests", _requests, methods=["GET"]),
             Route("/_fake/reset", _reset, methods=["POST"]),
@@ -309,6 +310,16 @@ class FakeAnthropic:
     def script(self, *steps: str | ScriptStep) -> None:
         """Replace the queue of scripted responses."""
         self.state.configure({"script": list(steps)})
+
+    def script_batches(self, *kinds: str) -> None:
+        """Outcomes (succeeded/errored/expired/canceled) of the next batch requests, in order."""
+        self.state.configure({"batch_script": list(kinds)})
+
+    @property
+    def batch_creates(self) -> list[list[str]]:
+        """The custom_ids of every batch created, in order."""
+        with self.state.batch_store.lock:
+            return [list(ids) for ids in self.state.batch_store.created]
 
     def reset(self) -> None:
         """Restore start-up settings and forget every request."""

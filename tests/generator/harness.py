@@ -40,6 +40,7 @@ def fake_settings(settings: Settings, fake_url: str, api_key: str, **changes: An
         "llm_backoff_base_seconds": 0.05,
         "generator_job_timeout_seconds": 30.0,
         "generator_heartbeat_seconds": 0.5,
+        "llm_ramp_seconds": 0.0,  # tests that want the start-up ramp ask for it
         "queue_prefix": f"{settings.queue_prefix}-gen-{uuid.uuid4().hex[:8]}",
     }
     return settings.model_copy(update=values | changes)

@@ -11,7 +11,8 @@ import asyncpg
 import httpx
 import pytest
 
-from shared.llm.pricing import cost_usd
+from services.api.generation.prompts import FORMAT_INSTRUCTIONS
+from shared.llm.pricing import Usage, cost_usd, table_for
 from shared.runtime import WorkerResources
 from shared.settings import Settings
 from tests.fakes.anthropic import FakeAnthropic
@@ -50,14 +51,18 @@ async def test_batch_lands_every_item_with_costs_that_add_up(
     attempts = await logs(resources.pool, owner, batch["id"])
     assert [a["status"] for a in attempts] == ["success"] * 4
     assert all(a["request_excerpt"] is None and len(a["prompt_sha256"]) == 64 for a in attempts)
-    expected = sum((cost_usd(a["input_tokens"], a["output_tokens"]) for a in attempts), Decimal(0))
+    _, price = table_for(resources.settings).price_for(resources.settings.llm_model)
+    expected = sum(
+        (cost_usd(price, Usage(a["input_tokens"], a["output_tokens"])) for a in attempts),
+        Decimal(0),
+    )
     assert expected > 0
     assert Decimal(str(done["cost_so_far_usd"])) == expected
     assert sum(c["actual_cost_usd"] for c in landed) == expected
     assert {a["conversation_id"] for a in attempts} == {c["id"] for c in landed}
     sent = [r.body for r in claude.requests]
     assert len(sent) == 4
-    assert all(body["temperature"] == 0.7 and "JSON" in body["messages"][0]["content"]
+    assert all(body["temperature"] == 0.7 and "JSON" in body["system"][0]["text"]
                for body in sent)  # fmt: skip
     for item in await items(resources.pool, owner, batch["id"]):
         assert (item["status"], item["attempts"]) == ("completed", 1)
@@ -160,14 +165,14 @@ async def test_unusable_answers_fail_with_a_redacted_excerpt(
 async def test_cost_cap_stops_the_batch_before_crossing_it(
     gen_api: httpx.AsyncClient, account: Account, resources: WorkerResources, claude: FakeAnthropic
 ) -> None:
-    body = {**plain_items(6, max_tokens=1500), "concurrency": 3, "cost_cap_usd": 0.22}
+    body = {**plain_items(6, max_tokens=1500), "concurrency": 3, "cost_cap_usd": 0.044}
     batch_id, done = await _run_batch(gen_api, account, resources, body)
 
     assert done["stop_reason"] == "cost_cap_reached"
     assert done["status"] == "completed"
     assert 1 <= done["completed_items"] < 6
     assert done["completed_items"] + done["skipped_items"] == 6
-    assert 0 < done["cost_so_far_usd"] <= 0.22
+    assert 0 < done["cost_so_far_usd"] <= 0.044
     assert len(claude.requests) == done["completed_items"]
     landed = await conversations(resources.pool, account.user.id, batch_id)
     assert len(landed) == done["completed_items"]
@@ -215,7 +220,10 @@ async def test_template_items_logs_cost_summary_and_template_stats(
 
     assert done["completed_items"] == 2
     sent = claude.requests[0].body
-    assert sent["system"] == "You are a planner."
+    # One cache-marked block: the template's system prompt, then the fixed instructions.
+    (system,) = sent["system"]
+    assert system["text"] == f"You are a planner.\n\n{FORMAT_INSTRUCTIONS}"
+    assert system["cache_control"] == {"type": "ephemeral", "ttl": "5m"}
     assert sent["messages"][0]["content"].startswith("Talk to a retiree about tax.")
     # The template's threshold (9.5) sends them to needs_revision, flagged.
     landed = await conversations(resources.pool, account.user.id, batch_id)

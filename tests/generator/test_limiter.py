@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 from redis.asyncio import Redis
 
-from shared.llm.limiter import FleetLimiter, LimiterTimeoutError, Permit
+from shared.llm.limiter import FleetLimiter, HeaderLimits, LimiterTimeoutError, Permit
 
 REDIS_URL = "redis://127.0.0.1:6379/14"
 
@@ -109,15 +109,16 @@ async def test_observe_headers_pauses_until_reset(make_limiter: MakeLimiter) -> 
     limiter = make_limiter(requests_per_minute=50, window_seconds=60.0)
     reset_at = datetime.now(UTC) + timedelta(seconds=0.3)
 
-    assert await limiter.observe_headers(remaining_requests=20, requests_reset_at=reset_at) == 0
+    headers = HeaderLimits(requests_remaining=20, requests_reset=reset_at)
+    assert await limiter.observe_headers(headers) == 0
     assert (await limiter.status()).paused_until is None
 
     paused = await limiter.observe_headers(
-        remaining_requests=20,
-        requests_reset_at=reset_at,
-        remaining_input_tokens=0,
-        input_reset_at=reset_at,
-    )
+        HeaderLimits(
+            requests_remaining=20, requests_reset=reset_at, input_remaining=0,
+            input_reset=reset_at,
+        )
+    )  # fmt: skip
     assert 0.1 < paused <= 0.3
     assert (await limiter.status()).pause_reason == "input_tokens_nearly_exhausted"
     permit = await limiter.acquire()
@@ -187,3 +188,35 @@ async def test_keys_expire(
     assert len(keys) == 4  # requests, input, output, pause (no waiters left)
     for key in keys:
         assert 0 < await replicas[0].pttl(key) <= 2_250
+
+
+async def test_advertised_limits_slow_every_replica_and_the_lowest_wins(
+    make_limiter: MakeLimiter,
+) -> None:
+    ours = [make_limiter(replica, requests_per_minute=100) for replica in range(3)]
+    # One answer says the API allows 4 requests per window and 500 output tokens.
+    await ours[0].observe_headers(HeaderLimits(requests_limit=4, output_limit=500, input_limit=9))
+    status = await ours[1].status()
+    assert status.advertised == {"requests": 4, "input_tokens": 9, "output_tokens": 500}
+
+    permits = await asyncio.gather(*(ours[i % 3].acquire() for i in range(8)))
+    assert _max_in_any_window(permits, timedelta(seconds=1.0)) <= 4
+    # Input and output budgets are kept apart: 400 output tokens fit, a further 200 must wait.
+    await asyncio.sleep(1.3)
+    await ours[2].acquire(estimated_output_tokens=400, estimated_input_tokens=5)
+    with pytest.raises(LimiterTimeoutError):
+        await ours[0].acquire(estimated_output_tokens=200, timeout=0.2)
+    # An advertised limit above ours changes nothing: ours stays the most restrictive.
+    await ours[0].observe_headers(HeaderLimits(requests_limit=1000))
+    assert (await ours[0].status()).advertised["requests"] == 1000
+
+
+async def test_a_fresh_fleet_ramps_up_instead_of_bursting(make_limiter: MakeLimiter) -> None:
+    limiter = make_limiter(requests_per_minute=20, window_seconds=10.0, ramp_seconds=1.0)
+    started = time.monotonic()
+    permits = [await limiter.acquire() for _ in range(10)]
+    offsets = [(p.granted_at - permits[0].granted_at).total_seconds() for p in permits]
+    # 10 % of the limit (2) at once, then one more every ramp / limit = 50 ms.
+    assert offsets[1] < 0.03
+    assert offsets[-1] >= 0.4
+    assert time.monotonic() - started < 2.0

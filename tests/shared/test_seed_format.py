@@ -460,3 +460,14 @@ def test_slug_and_title() -> None:
     assert slugify("  Anxious Investor: Market Drop!  ") == "anxious_investor_market_drop"
     assert slugify("fp_edge-case.v2") == "fp_edge-case.v2"
     assert humanise("fp_edge-case") == "Fp edge case"
+
+
+@pytest.mark.parametrize(
+    "blank", ["\u200b", "\u200b\u200c\u200d\u2060", " \ufeff ", "\u3164", "\u00a0\u2003", "\t\r\n"]
+)
+def test_turns_blank_in_effect_are_rejected(blank: str) -> None:
+    doc = make_seed([make_pair(1, user=blank, target=f"x{blank}"), make_pair(2, target=blank)])
+    assert paths_codes(problems_of(doc)) == {
+        ("$.training_pairs[0].current_user_input", "empty"),
+        ("$.training_pairs[1].target_response", "empty"),
+    }

@@ -31,6 +31,7 @@ from shared.db.repositories import conversations as repo
 from shared.errors import ValidationFailed
 from shared.models.conversation import ConversationStatus, Tier
 from shared.models.query import ConversationFilters, SortKey
+from shared.models.text import Text
 
 router = APIRouter(prefix="/v1/conversations", tags=["conversations"])
 
@@ -53,15 +54,15 @@ _SEED_FILE_BODY: dict[str, Any] = {
 async def list_filters(  # async: FastAPI would run a plain def in its threadpool per request
     status: Annotated[list[ConversationStatus], Query()] = [],  # noqa: B006
     tier: Annotated[list[Tier], Query()] = [],  # noqa: B006
-    persona: str | None = None,
-    emotion: str | None = None,
-    topic: str | None = None,
+    persona: Text | None = None,
+    emotion: Text | None = None,
+    topic: Text | None = None,
     quality_min: Annotated[float | None, Query(ge=0, le=10)] = None,
     quality_max: Annotated[float | None, Query(ge=0, le=10)] = None,
     created_from: datetime | None = None,
     created_to: datetime | None = None,
     flagged: bool | None = None,
-    q: Annotated[str | None, Query(min_length=1, max_length=500)] = None,
+    q: Annotated[Text | None, Query(min_length=1, max_length=500)] = None,
 ) -> ConversationFilters:
     """Query parameters → filters; cross-field problems become a 422 like any other."""
     try:

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 from uuid import UUID
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from shared.models.bounds import Omittable
 from shared.models.conversation import Conversation, ConversationStatus, Review, Turn
+from shared.models.text import Text
 
 
 class ConversationOut(Conversation):
@@ -65,18 +67,18 @@ class ConversationPatch(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    title: str | None = Field(default=None, max_length=500)
-    description: str | None = Field(default=None, max_length=10_000)
-    persona: str | None = Field(default=None, max_length=500)
-    emotion: str | None = Field(default=None, max_length=200)
-    topic: str | None = Field(default=None, max_length=500)
-    intent: str | None = Field(default=None, max_length=500)
-    tone: str | None = Field(default=None, max_length=500)
-    emotional_arc: str | None = Field(default=None, max_length=1000)
-    category: list[str] | None = Field(default=None, max_length=50)
-    tags: list[str] | None = Field(default=None, max_length=100)
-    is_flagged: bool | None = None
-    flag_reason: str | None = Field(default=None, max_length=2000)
+    title: Text | None = Field(default=None, max_length=500)
+    description: Text | None = Field(default=None, max_length=10_000)
+    persona: Text | None = Field(default=None, max_length=500)
+    emotion: Text | None = Field(default=None, max_length=200)
+    topic: Text | None = Field(default=None, max_length=500)
+    intent: Text | None = Field(default=None, max_length=500)
+    tone: Text | None = Field(default=None, max_length=500)
+    emotional_arc: Text | None = Field(default=None, max_length=1000)
+    category: Omittable[Annotated[list[Text], Field(max_length=50)]] = None
+    tags: Omittable[Annotated[list[Text], Field(max_length=100)]] = None
+    is_flagged: Omittable[bool] = None
+    flag_reason: Text | None = Field(default=None, max_length=2000)
 
 
 class StatusChange(BaseModel):
@@ -85,7 +87,7 @@ class StatusChange(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     status: ConversationStatus
-    notes: str | None = Field(default=None, max_length=10_000)
+    notes: Text | None = Field(default=None, max_length=10_000)
 
 
 class BulkAction(BaseModel):
@@ -95,7 +97,7 @@ class BulkAction(BaseModel):
 
     action: Literal["approve", "reject", "archive", "delete"]
     ids: list[UUID] = Field(min_length=1, max_length=1000)
-    reason: str | None = Field(default=None, max_length=10_000)
+    reason: Text | None = Field(default=None, max_length=10_000)
 
 
 class BulkItemResult(BaseModel):

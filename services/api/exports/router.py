@@ -20,6 +20,7 @@ from services.api.exports.schemas import (
     ExportRequest,
     PreviewOut,
 )
+from services.api.pagination import CursorQuery
 from shared.db.repositories.exports import HistoryFilters
 from shared.models.export import ExportFormat, ExportStatus
 
@@ -67,7 +68,7 @@ async def list_exports(
     conn: TenantConnDep,
     filters: HistoryDep,
     limit: Annotated[int, Query(ge=1, le=100)] = 25,
-    cursor: str | None = None,
+    cursor: CursorQuery = None,
 ) -> ExportPage:
     """The caller's export history, newest first, keyset-paginated."""
     return await service.history(conn, filters, cursor, limit)

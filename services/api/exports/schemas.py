@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
+from typing import Any, Literal
 from uuid import UUID
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
@@ -15,17 +15,25 @@ MAX_SELECTED = 10_000
 
 
 class ExportRequest(BaseModel):
-    """What to export: `config`, plus `conversation_ids` (selected) or `filters` (filtered)."""
+    """What to export: `config` (or a saved `preset_id`), plus `conversation_ids` (selected)
+    or `filters` (filtered)."""
 
     model_config = ConfigDict(extra="forbid")
 
-    config: ExportConfig
+    config: ExportConfig | None = None
+    preset_id: UUID | None = Field(
+        default=None, description="run a saved configuration (/v1/export-presets) instead"
+    )
     conversation_ids: list[UUID] | None = Field(default=None, max_length=MAX_SELECTED)
     filters: ConversationFilters | None = None
 
     @model_validator(mode="after")
     def _inputs_match_scope(self) -> ExportRequest:
         """Each scope takes exactly the input it uses, so nothing is silently ignored."""
+        if (self.config is None) == (self.preset_id is None):
+            raise ValueError("give exactly one of config and preset_id")
+        if self.config is None:
+            return self  # checked once the preset's config is known (`with_config`)
         scope = self.config.scope
         if scope is ExportScope.SELECTED:
             if not self.conversation_ids:
@@ -37,6 +45,17 @@ class ExportRequest(BaseModel):
         if scope is not ExportScope.FILTERED and self.filters is not None:
             raise ValueError("filters is only accepted with scope 'filtered'")
         return self
+
+    @property
+    def spec(self) -> ExportConfig:
+        """The config to run (set once a preset has been resolved)."""
+        assert self.config is not None, "resolve preset_id first"
+        return self.config
+
+    def with_config(self, config: ExportConfig) -> ExportRequest:
+        """The same request running `config` (its scope checks applied again)."""
+        values = self.model_dump(exclude={"config", "preset_id"}, exclude_none=True)
+        return ExportRequest.model_validate({**values, "config": config})
 
     @property
     def selected_ids(self) -> list[UUID]:
@@ -65,6 +84,13 @@ class ExportOut(BaseModel):
     conversation_count: int
     turn_count: int
     render_failure_count: int
+    partial: bool = Field(
+        description="completed, but render_failure_count conversations are not in the file"
+    )
+    warnings: list[str] = Field(description="what a reader of the file should know")
+    split_counts: dict[str, int] | None = Field(
+        description='{"train": n, "validation": m} for a train/validation split'
+    )
     file_name: str | None
     byte_size: int | None
     sha256: str | None
@@ -130,6 +156,9 @@ class PreviewOut(BaseModel):
     format: ExportFormat
     content_type: str
     content: str = Field(description="A complete, valid file holding the first conversations.")
+    content_encoding: Literal["utf-8", "base64"] = Field(
+        default="utf-8", description="base64 for binary formats (parquet)"
+    )
     conversation_count: int
     total: int = Field(description="How many conversations the export would take right now.")
     render_failures: list[dict[str, Any]]

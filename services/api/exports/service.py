@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -9,8 +10,10 @@ from uuid import UUID
 
 import asyncpg
 import redis.exceptions
+from pydantic import ValidationError
 
 from services.api import pagination
+from services.api.export_presets import service as presets
 from services.api.exports.schemas import (
     DownloadLink,
     ExportOut,
@@ -21,13 +24,14 @@ from services.api.exports.schemas import (
 from services.api.metrics import JOBS_ENQUEUED
 from services.api.resources import ApiResources
 from shared.db.pool import tenant_transaction
+from shared.db.repositories import export_presets as preset_repo
 from shared.db.repositories import export_source
 from shared.db.repositories import exports as repo
 from shared.errors import Conflict, Gone, NotFound, Unavailable, ValidationFailed
 from shared.exports import plan
 from shared.exports.stream import render_small
 from shared.logging import get_logger
-from shared.models.export import ExportLog, ExportScope, ExportStatus
+from shared.models.export import ExportFormat, ExportLog, ExportScope, ExportStatus
 from shared.queue import RUN_EXPORT, enqueue, job_id
 from shared.settings import Settings
 from shared.storage import ObjectStore
@@ -55,11 +59,26 @@ def export_job_id(export_id: UUID) -> str:
     return job_id("export", export_id)
 
 
+async def resolve(conn: asyncpg.Connection, body: ExportRequest) -> ExportRequest:
+    """The request with the config it runs: a preset's, or the user's default format."""
+    config = await presets.effective_config(conn, body.config, body.preset_id)
+    if body.config is config:
+        return body
+    try:
+        return body.with_config(config)
+    except ValidationError as exc:
+        problems = [{"path": ".".join(map(str, e["loc"])), "message": e["msg"]}
+                    for e in exc.errors()]  # fmt: skip
+        raise ValidationFailed(
+            "the preset does not fit this request", code="preset_mismatch", details=problems
+        ) from exc
+
+
 async def scope_problem(
     conn: asyncpg.Connection, owner_id: UUID, body: ExportRequest
 ) -> ScopeProblem | None:
     """Unknown selected ids, or a scope that matches nothing right now."""
-    scope = body.config.scope
+    scope = body.spec.scope
     if scope is ExportScope.SELECTED:
         missing = await export_source.missing_ids(conn, body.selected_ids)
         if missing:
@@ -81,11 +100,16 @@ async def scope_problem(
 
 
 async def request_export(resources: ApiResources, owner_id: UUID, body: ExportRequest) -> ExportLog:
-    """Write the audit row (failed at once when the scope is empty), then enqueue the job."""
+    """Write the audit row (failed at once when the scope is empty), then enqueue the job.
+
+    The config (a preset's, or the user's default format) is remembered as the last used.
+    """
     async with tenant_transaction(resources.pool, owner_id) as conn:
+        body = await resolve(conn, body)
+        await preset_repo.remember_config(conn, owner_id, body.spec)
         problem = await scope_problem(conn, owner_id, body)
         export = await repo.insert(
-            conn, owner_id=owner_id, created_by=owner_id, config=body.config,
+            conn, owner_id=owner_id, created_by=owner_id, config=body.spec,
             filters=body.stored_filters, selected_ids=body.selected_ids,
             error=f"{problem.code}: {problem.message}" if problem else None,
         )  # fmt: skip
@@ -115,11 +139,15 @@ async def _enqueue(resources: ApiResources, export: ExportLog) -> None:
 
 
 async def preview(conn: asyncpg.Connection, owner_id: UUID, body: ExportRequest) -> PreviewOut:
-    """The first conversations rendered by the exporter's own transformer and validator."""
+    """The first conversations rendered by the exporter's own transformer and validator.
+
+    A split previews the format of its parts (the first conversations, not split).
+    """
+    body = await resolve(conn, body)
     problem = await scope_problem(conn, owner_id, body)
     if problem is not None and problem.code == "unknown_conversations":
         raise ValidationFailed(problem.message, code=problem.code, details=problem.details)
-    config = body.config
+    config = body.spec
     scope = export_source.scope_for(
         owner_id, config.scope, filters=body.filters, selected_ids=body.selected_ids
     )
@@ -128,10 +156,12 @@ async def preview(conn: asyncpg.Connection, owner_id: UUID, body: ExportRequest)
         conn, scope, after=None, limit=PREVIEW_SIZE, **plan.reads(options)
     )
     data, tally, content_type = render_small(options, conversations)
+    binary = config.format is ExportFormat.PARQUET
     return PreviewOut(
         format=config.format,
         content_type=content_type,
-        content=data.decode(),
+        content=base64.b64encode(data).decode() if binary else data.decode(),
+        content_encoding="base64" if binary else "utf-8",
         conversation_count=tally.summary.conversation_count,
         total=await export_source.count(conn, scope),
         render_failures=tally.failures,

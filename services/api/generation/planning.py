@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from datetime import datetime
 from decimal import Decimal
 from itertools import cycle
 from typing import Any
@@ -10,6 +11,7 @@ from uuid import UUID
 
 import asyncpg
 
+from services.api.generation import economy
 from services.api.generation.prompts import DEFAULT_TEMPLATE, Ask, Defaults, TemplateSource, build
 from services.api.generation.schemas import (
     EstimateOut,
@@ -19,9 +21,9 @@ from services.api.generation.schemas import (
 )
 from shared.db.repositories import templates as sources_repo
 from shared.errors import ValidationFailed
-from shared.llm.pricing import cost_usd
+from shared.llm.pricing import CacheTtl, ModelPrice, Usage, cost_usd, table_for
 from shared.models.conversation import Tier
-from shared.models.generation import ItemRequest
+from shared.models.generation import ItemRequest, JobMode
 from shared.models.template import EdgeCase, Scenario, Template
 from shared.settings import Settings
 
@@ -232,46 +234,82 @@ def _pick(values: Sequence[str], round_: int) -> str | None:
     return values[round_ % len(values)] if values else None
 
 
-def estimate(requests: Sequence[ItemRequest], settings: Settings) -> EstimateOut:
-    """Expected requests, tokens and cost (and the worst case, every call at max_tokens)."""
+def estimate(
+    requests: Sequence[ItemRequest],
+    settings: Settings,
+    *,
+    mode: JobMode = JobMode.LIVE,
+    deadline: datetime | None = None,
+    scale: economy.TokenScale | None = None,
+) -> EstimateOut:
+    """Expected requests, tokens and cost per tier and per mode (and the worst case)."""
     offline = settings.offline_llm
-    totals: dict[str, list[Any]] = {}
-    worst = Decimal(0)
-    for request in requests:
-        row = totals.setdefault(request.tier.value, [0, 0, 0, Decimal(0)])
-        row[0] += 1
-        row[1] += request.estimated_input_tokens
-        row[2] += request.estimated_output_tokens
-        if not offline:
-            row[3] += _cost(
-                request.estimated_input_tokens, request.estimated_output_tokens, settings
-            )
-            worst += _cost(request.estimated_input_tokens, request.max_tokens, settings)
-    by_tier = {
-        tier: TierEstimate(requests=n, input_tokens=i, output_tokens=o, cost_usd=float(c))
-        for tier, (n, i, o, c) in totals.items()
-    }
-    rate = settings.llm_requests_per_minute / settings.llm_rate_window_seconds
+    scale = scale or economy.TokenScale()
+    entry, price = table_for(settings).price_for(settings.llm_model)
+    planned = economy.plan(requests, scale)
+    modes = economy.by_mode(planned, price, settings)
+    chosen = economy.choose_mode(mode, len(requests), deadline, settings)
     return EstimateOut(
         requests=len(requests),
-        input_tokens=sum(t.input_tokens for t in by_tier.values()),
-        output_tokens=sum(t.output_tokens for t in by_tier.values()),
-        cost_usd=float(sum((row[3] for row in totals.values()), Decimal(0))),
-        max_cost_usd=float(worst),
+        input_tokens=sum(p.input_tokens for p in planned),
+        output_tokens=sum(p.output_tokens for p in planned),
+        cost_usd=0.0 if offline else modes[chosen.value].cost_usd,
+        max_cost_usd=0.0 if offline else float(_worst(requests, planned, price, chosen)),
         model="offline-sample" if offline else settings.llm_model,
         provider=settings.llm_provider or "offline",
-        input_price_per_1k=float(settings.llm_input_price_per_1k),
-        output_price_per_1k=float(settings.llm_output_price_per_1k),
+        price_entry=entry,
+        input_price_per_1k=float(price.input / 1000),
+        output_price_per_1k=float(price.output / 1000),
         requests_per_minute=settings.llm_requests_per_minute,
-        estimated_duration_seconds=round(len(requests) / rate, 1),
-        by_tier=by_tier,
+        estimated_duration_seconds=modes[chosen.value].estimated_duration_seconds,
+        by_tier=_by_tier(requests, planned, price, offline),
+        mode=mode,
+        chosen_mode=chosen,
+        by_mode=modes,
+        token_count_method=scale.method,
+        prefix_tokens=max((p.prefix_tokens for p in planned), default=0),
+        min_cacheable_tokens=price.min_cacheable_tokens,
+        cache_warning=economy.cache_warning(planned, price, settings),
     )
 
 
-def _cost(input_tokens: int, output_tokens: int, settings: Settings) -> Decimal:
-    return cost_usd(
-        input_tokens,
-        output_tokens,
-        input_per_1k=settings.llm_input_price_per_1k,
-        output_per_1k=settings.llm_output_price_per_1k,
+def _by_tier(
+    requests: Sequence[ItemRequest],
+    planned: Sequence[economy.Planned],
+    price: ModelPrice,
+    offline: bool,
+) -> dict[str, TierEstimate]:
+    """Per tier at list price (no cache, no discount): the by_mode figures carry the savings."""
+    totals: dict[str, list[Any]] = {}
+    for request, item in zip(requests, planned, strict=True):
+        row = totals.setdefault(request.tier.value, [0, 0, 0, Decimal(0)])
+        row[0] += 1
+        row[1] += item.input_tokens
+        row[2] += item.output_tokens
+        if not offline:
+            row[3] += cost_usd(price, Usage(item.input_tokens, item.output_tokens))
+    return {
+        tier: TierEstimate(requests=n, input_tokens=i, output_tokens=o, cost_usd=float(c))
+        for tier, (n, i, o, c) in totals.items()
+    }
+
+
+def _worst(
+    requests: Sequence[ItemRequest],
+    planned: Sequence[economy.Planned],
+    price: ModelPrice,
+    mode: JobMode,
+) -> Decimal:
+    """Every call at max_tokens, every prompt token written to the cache (the dearest input)."""
+    return sum(
+        (
+            cost_usd(
+                price,
+                Usage(cache_write_tokens=item.input_tokens, output_tokens=request.max_tokens),
+                batch=mode == JobMode.BATCH,
+                cache_ttl=CacheTtl.ONE_HOUR if mode == JobMode.BATCH else CacheTtl.FIVE_MINUTES,
+            )
+            for request, item in zip(requests, planned, strict=True)
+        ),
+        Decimal(0),
     )

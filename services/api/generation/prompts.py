@@ -129,7 +129,6 @@ def build(ask: Ask, defaults: Defaults) -> tuple[ItemRequest | None, list[templa
         for part in (templating.render(source.user_prompt_template, values), _context(ask, values))
         if part
     )
-    user = f"{user}\n\n{FORMAT_INSTRUCTIONS}"
     max_tokens = ask.max_tokens or source.max_tokens or defaults.max_tokens
     request = ItemRequest(
         tier=ask.tier, template_id=source.id, template_name=source.name,
@@ -140,6 +139,7 @@ def build(ask: Ask, defaults: Defaults) -> tuple[ItemRequest | None, list[templa
         emotional_arc=scenario.emotional_arc if scenario else None,
         category=[source.category] if source.category else [],
         parameters=values, system_prompt=system, user_prompt=user,
+        instructions=FORMAT_INSTRUCTIONS,
         temperature=ask.temperature if ask.temperature is not None else source.temperature,
         max_tokens=max_tokens,
         quality_threshold=(
@@ -148,7 +148,8 @@ def build(ask: Ask, defaults: Defaults) -> tuple[ItemRequest | None, list[templa
             else defaults.quality_threshold
         ),
         parent_id=ask.parent_id, parent_type=ask.parent_type,
-        estimated_input_tokens=estimate_tokens(system) + estimate_tokens(user),
+        estimated_input_tokens=estimate_tokens(f"{system}\n\n{FORMAT_INSTRUCTIONS}")
+        + estimate_tokens(user),
         estimated_output_tokens=min(max_tokens, defaults.expected_output_tokens),
     )  # fmt: skip
     return request, []

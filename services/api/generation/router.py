@@ -9,11 +9,10 @@ from uuid import UUID
 from fastapi import APIRouter, Query
 
 from services.api import pagination
-from services.api.deps import PoolDep, PrincipalDep, QueueDep, SettingsDep, TenantConnDep
-from services.api.generation import service
+from services.api.deps import HttpDep, PoolDep, PrincipalDep, QueueDep, SettingsDep, TenantConnDep
+from services.api.generation import economy, service
 from services.api.generation.schemas import (
     ActionOut,
-    CostDay,
     CostSummary,
     EstimateOut,
     ItemPage,
@@ -23,6 +22,7 @@ from services.api.generation.schemas import (
     JobPage,
     LogOut,
     LogPage,
+    PricingOut,
     RateLimitOut,
     RegenerateIn,
 )
@@ -30,6 +30,7 @@ from services.api.pagination import CursorQuery, LimitQuery
 from shared.db.repositories import generation as repo
 from shared.db.repositories import generation_logs as logs_repo
 from shared.errors import ValidationFailed
+from shared.models.bounds import INT4_MAX
 from shared.models.generation import BatchStatus, ItemStatus, LogStatus
 
 router = APIRouter()
@@ -46,10 +47,10 @@ async def create_job(
 
 @router.post(f"{_JOBS}/estimate", response_model=EstimateOut, tags=["generation"])
 async def estimate_job(
-    body: JobIn, me: PrincipalDep, conn: TenantConnDep, settings: SettingsDep
+    body: JobIn, me: PrincipalDep, conn: TenantConnDep, settings: SettingsDep, http: HttpDep
 ) -> EstimateOut:
-    """Expected requests, tokens and cost of a batch; nothing is enqueued."""
-    return await service.estimate(conn, me.user_id, body, settings)
+    """Expected requests, tokens and cost of a batch, live and batched; nothing is enqueued."""
+    return await service.estimate(conn, http, me.user_id, body, settings)
 
 
 @router.get(_JOBS, response_model=JobPage, tags=["generation"])
@@ -103,7 +104,8 @@ async def list_items(
 def _index_cursor(cursor: str | None) -> int | None:
     if cursor is None:
         return None
-    if not cursor.isdigit():
+    # isdigit() alone accepts '²'; the index is an int4 column.
+    if not (cursor.isascii() and cursor.isdigit() and len(cursor) <= 10) or int(cursor) > INT4_MAX:
         raise ValidationFailed(
             "invalid cursor",
             details=[{"path": "cursor", "message": "malformed cursor", "type": "value_error"}],
@@ -112,9 +114,11 @@ def _index_cursor(cursor: str | None) -> int | None:
 
 
 @router.post(f"{_JOBS}/{{job_id}}/cancel", response_model=ActionOut, tags=["generation"])
-async def cancel_job(job_id: UUID, me: PrincipalDep, pool: PoolDep) -> ActionOut:
+async def cancel_job(
+    job_id: UUID, me: PrincipalDep, pool: PoolDep, queue: QueueDep, settings: SettingsDep
+) -> ActionOut:
     """Cancel: queued items are skipped; in-flight ones finish or stop; 409 when finished."""
-    return await service.cancel(pool, me.user_id, job_id)
+    return await service.cancel(pool, queue, settings, me.user_id, job_id)
 
 
 @router.post(
@@ -152,7 +156,7 @@ async def list_logs(
     conn: TenantConnDep,
     conversation_id: UUID | None = None,
     job_id: UUID | None = None,
-    item_index: Annotated[int | None, Query(ge=0)] = None,
+    item_index: Annotated[int | None, Query(ge=0, le=INT4_MAX)] = None,
     status: LogStatus | None = None,
     created_from: Annotated[datetime | None, Query(alias="from")] = None,
     created_to: Annotated[datetime | None, Query(alias="to")] = None,
@@ -186,14 +190,13 @@ async def cost_summary(
     rows = await logs_repo.cost_summary(
         conn, owner_id=me.user_id, created_from=created_from, created_to=created_to
     )
-    days = [CostDay(**{**row.model_dump(), "cost_usd": float(row.cost_usd)}) for row in rows]
-    return CostSummary(
-        days=days,
-        requests=sum(row.requests for row in rows),
-        input_tokens=sum(row.input_tokens for row in rows),
-        output_tokens=sum(row.output_tokens for row in rows),
-        cost_usd=float(sum(row.cost_usd for row in rows)),
-    )
+    return economy.cost_summary(rows)
+
+
+@router.get("/v1/generation/pricing", response_model=PricingOut, tags=["generation"])
+async def pricing(_: PrincipalDep, settings: SettingsDep) -> PricingOut:
+    """The per-model price table every estimate, cap and log row is computed from."""
+    return economy.pricing(settings)
 
 
 @router.get("/v1/generation/rate-limit", response_model=RateLimitOut, tags=["generation"])

@@ -8,13 +8,17 @@ from uuid import UUID
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from shared.models.bounds import Int8
 from shared.models.conversation import Tier
-from shared.models.generation import BatchStatus, GenerationLog, ItemStatus, LogStatus
+from shared.models.generation import BatchStatus, GenerationLog, ItemStatus, JobMode, LogStatus
 from shared.models.template import VariableSpec
+from shared.models.text import Text
 
-Short = Annotated[str, Field(max_length=500)]
-ParamValue = str | int | float | bool
-Money = Annotated[float, Field(gt=0, le=1_000_000)]
+Short = Annotated[Text, Field(max_length=500)]
+ParamValue = Text | Int8 | float | bool
+ParamKey = Annotated[Text, Field(max_length=200)]
+# batch_jobs.cost_cap_usd is numeric(12, 6) CHECK (> 0): six decimal places, below 10^6.
+Money = Annotated[float, Field(ge=0.000001, le=999_999.999999)]
 
 
 class InlineTemplate(BaseModel):
@@ -22,8 +26,8 @@ class InlineTemplate(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    system_prompt: Annotated[str, Field(max_length=20_000)] = ""
-    user_prompt_template: Annotated[str, Field(min_length=1, max_length=20_000)]
+    system_prompt: Annotated[Text, Field(max_length=20_000)] = ""
+    user_prompt_template: Annotated[Text, Field(min_length=1, max_length=20_000)]
     variables: Annotated[list[VariableSpec], Field(max_length=100)] = Field(default_factory=list)
     quality_threshold: Annotated[float, Field(ge=0, le=10)] | None = None
 
@@ -41,7 +45,7 @@ class GenerationRequestIn(BaseModel):
     persona: Short | None = None
     emotion: Short | None = None
     topic: Short | None = None
-    parameters: dict[str, ParamValue] = Field(default_factory=dict)
+    parameters: dict[ParamKey, ParamValue] = Field(default_factory=dict)
     temperature: Annotated[float, Field(ge=0, le=1)] | None = None
     max_tokens: Annotated[int, Field(gt=0, le=64_000)] | None = None
 
@@ -80,6 +84,14 @@ class JobIn(BaseModel):
     concurrency: Annotated[int, Field(ge=1, le=500)] = 50
     cost_cap_usd: Money | None = None
     priority: Annotated[int, Field(ge=0, le=10)] = 5
+    mode: JobMode = Field(
+        default=JobMode.LIVE,
+        description="live: one call per item; batch: Message Batches (half price, results "
+        "within 24 h); auto: batch when the job is large enough and the deadline allows",
+    )
+    deadline: datetime | None = Field(
+        default=None, description="with mode=auto: results wanted by then (under 24 h: live)"
+    )
 
     @model_validator(mode="after")
     def _items_or_plan(self) -> JobIn:
@@ -111,6 +123,19 @@ class TierEstimate(BaseModel):
     cost_usd: float
 
 
+class ModeEstimate(BaseModel):
+    """Expected cost of the job run one way (live calls or Message Batches), caching included."""
+
+    requests: int
+    input_tokens: int
+    cache_write_tokens: int
+    cache_read_tokens: int
+    output_tokens: int
+    cost_usd: float
+    list_cost_usd: float
+    estimated_duration_seconds: float
+
+
 class EstimateOut(BaseModel):
     """What a batch is expected to cost, before anything runs."""
 
@@ -121,11 +146,29 @@ class EstimateOut(BaseModel):
     max_cost_usd: float
     model: str
     provider: str
+    price_entry: str
     input_price_per_1k: float
     output_price_per_1k: float
     requests_per_minute: int
     estimated_duration_seconds: float
     by_tier: dict[str, TierEstimate]
+    mode: JobMode
+    chosen_mode: JobMode
+    by_mode: dict[str, ModeEstimate]
+    token_count_method: str
+    prefix_tokens: int
+    min_cacheable_tokens: int
+    cache_warning: str | None
+
+
+class BatchProgress(BaseModel):
+    """Items of a Message Batches job: sent in a batch, waiting in an open one, landed."""
+
+    submitted: int
+    in_batch: int
+    landed: int
+    open_batches: int
+    rounds: int
 
 
 class JobOut(BaseModel):
@@ -151,6 +194,8 @@ class JobOut(BaseModel):
     heartbeat_at: datetime | None
     eta: datetime | None
     eta_seconds: float | None
+    mode: JobMode = JobMode.LIVE
+    batch_progress: BatchProgress | None = None
 
 
 class ItemError(BaseModel):
@@ -218,6 +263,7 @@ class LogOut(GenerationLog):
 
     status: LogStatus
     cost_usd: float  # type: ignore[assignment]
+    list_cost_usd: float  # type: ignore[assignment]
 
 
 class LogPage(BaseModel):
@@ -236,17 +282,48 @@ class CostDay(BaseModel):
     requests: int
     input_tokens: int
     output_tokens: int
+    cache_write_tokens: int
+    cache_read_tokens: int
     cost_usd: float
+    list_cost_usd: float
 
 
 class CostSummary(BaseModel):
-    """Cost by day and model, and the totals."""
+    """Cost by day and model, and the totals, with what caching and batches saved."""
 
     days: list[CostDay]
     requests: int
     input_tokens: int
     output_tokens: int
+    cache_write_tokens: int
+    cache_read_tokens: int
     cost_usd: float
+    list_cost_usd: float
+    saved_usd: float
+    cache_hit_rate: float | None = Field(
+        description="cache-read input tokens / all input tokens (null with no input)"
+    )
+
+
+class PriceOut(BaseModel):
+    """One entry of the price table, dollars per million tokens."""
+
+    input: float
+    output: float
+    cache_write_5m: float
+    cache_write_1h: float
+    cache_read: float
+    batch_discount: float
+    min_cacheable_tokens: int
+
+
+class PricingOut(BaseModel):
+    """The price table every cost comes from, and the entry the configured model uses."""
+
+    model: str
+    model_entry: str
+    unit: str
+    models: dict[str, PriceOut]
 
 
 class RateLimitOut(BaseModel):

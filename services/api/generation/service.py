@@ -9,8 +9,9 @@ from typing import Any
 from uuid import UUID
 
 import asyncpg
+import httpx
 
-from services.api.generation import planning
+from services.api.generation import batch_jobs, economy, planning
 from services.api.generation.prompts import DEFAULT_TEMPLATE, Ask, TemplateSource, build
 from services.api.generation.schemas import (
     ActionOut,
@@ -40,6 +41,7 @@ from shared.models.generation import (
     GenerationItem,
     ItemRequest,
     ItemStatus,
+    JobMode,
     StopReason,
 )
 from shared.queue import (
@@ -62,11 +64,18 @@ def not_found() -> NotFound:
 
 
 async def estimate(
-    conn: asyncpg.Connection, owner_id: UUID, body: JobIn, settings: Settings
+    conn: asyncpg.Connection,
+    http: httpx.AsyncClient,
+    owner_id: UUID,
+    body: JobIn,
+    settings: Settings,
 ) -> EstimateOut:
-    """What the batch would cost; nothing is written or enqueued."""
+    """What the batch would cost, live and batched; nothing is written or enqueued."""
     requests = await planning.expand(conn, owner_id, body, settings)
-    return planning.estimate(requests, settings)
+    scale = await economy.measure(http, settings, requests)
+    return planning.estimate(
+        requests, settings, mode=body.mode, deadline=body.deadline, scale=scale
+    )
 
 
 async def create(
@@ -75,14 +84,21 @@ async def create(
     """Write the batch and its items, commit, then enqueue one job per item."""
     async with tenant_transaction(pool, owner_id) as conn:
         requests = await planning.expand(conn, owner_id, body, settings)
-        batch = await _insert(conn, owner_id, requests, body, settings, {"source": _source(body)})
+        mode = JobMode.LIVE
+        if not settings.offline_llm:  # the offline provider has no Message Batches
+            mode = economy.choose_mode(body.mode, len(requests), body.deadline, settings)
+        config = {"source": _source(body), "mode": mode.value, "requested_mode": body.mode.value}
+        batch = await _insert(conn, owner_id, requests, body, settings, config)
     if settings.offline_llm:
         log.warning(
             "api.generation.offline_provider",
             batch_id=str(batch.id),
             message="no ANTHROPIC_API_KEY: this batch gets offline sample conversations",
         )
-    await dispatch(queue, settings, batch.id, range(len(requests)), now=body.concurrency)
+    if mode == JobMode.BATCH:
+        await batch_jobs.start(queue, settings, batch.id)
+    else:
+        await dispatch(queue, settings, batch.id, range(len(requests)), now=body.concurrency)
     created: JobOut = job_out(batch)
     return created
 
@@ -101,7 +117,8 @@ async def _insert(
     settings: Settings,
     config: dict[str, Any],
 ) -> BatchJob:
-    summary = planning.estimate(requests, settings)
+    mode = JobMode(config.get("mode", JobMode.LIVE.value))
+    summary = planning.estimate(requests, settings, mode=mode)
     concurrency = body.concurrency if isinstance(body, JobIn) else 1
     cap = Decimal(str(body.cost_cap_usd)) if body.cost_cap_usd is not None else None
     batch = await repo.insert_batch(
@@ -156,6 +173,7 @@ def job_out(batch: BatchJob, **extra: Any) -> Any:
         "estimate": batch.config.get("estimate", {}), "created_at": batch.created_at,
         "started_at": batch.started_at, "completed_at": batch.completed_at,
         "heartbeat_at": batch.heartbeat_at, "eta_seconds": eta_seconds,
+        "mode": batch_jobs.mode_of(batch),
         "eta": datetime.now(UTC) + timedelta(seconds=eta_seconds) if eta_seconds is not None
         else None,
     }  # fmt: skip
@@ -188,12 +206,20 @@ async def detail(conn: asyncpg.Connection, owner_id: UUID, batch_id: UUID) -> Jo
         raise not_found()
     counts = await repo.status_counts(conn, batch_id)
     errors = [ItemError(**row) for row in await repo.recent_errors(conn, batch_id)]
-    result: JobDetail = job_out(batch, items_by_status=counts, errors=errors)
+    progress = await batch_jobs.progress(conn, batch)
+    result: JobDetail = job_out(
+        batch, items_by_status=counts, errors=errors, batch_progress=progress
+    )
     return result
 
 
-async def cancel(pool: asyncpg.Pool, owner_id: UUID, batch_id: UUID) -> ActionOut:
-    """Queued items are cancelled at once; running ones finish their call or stop before it."""
+async def cancel(
+    pool: asyncpg.Pool, queue: ArqRedis, settings: Settings, owner_id: UUID, batch_id: UUID
+) -> ActionOut:
+    """Queued items are cancelled at once; running ones finish their call or stop before it.
+
+    A batch-mode job's runner is woken: it cancels the open Message Batches.
+    """
     async with tenant_transaction(pool, owner_id) as conn:
         batch = await repo.get_batch(conn, batch_id, owner_id=owner_id, lock=True)
         if batch is None:
@@ -212,6 +238,8 @@ async def cancel(pool: asyncpg.Pool, owner_id: UUID, batch_id: UUID) -> ActionOu
         )  # fmt: skip
         batch = await repo.get_batch(conn, batch_id)
     assert batch is not None
+    if batch_jobs.mode_of(batch) == JobMode.BATCH:
+        await batch_jobs.nudge(queue, settings, batch_id)
     result: ActionOut = job_out(batch, affected_items=skipped)
     return result
 
@@ -231,6 +259,10 @@ async def retry_failed(
             raise Conflict("the job has no failed items", code="nothing_to_retry")
         batch = await repo.get_batch(conn, batch_id)
     assert batch is not None
+    if batch_jobs.mode_of(batch) == JobMode.BATCH:
+        await batch_jobs.start(queue, settings, batch_id, again=True)
+        again: ActionOut = job_out(batch, affected_items=len(indexes))
+        return again
     for index in indexes:
         await forget_job(queue, job_id("gen", batch_id, index))
     await dispatch(queue, settings, batch_id, indexes, now=len(indexes))

@@ -13,7 +13,9 @@ from services.api.ops import service
 from services.api.ops.schemas import Health, JobStatusOut, Me, PingRequest, Readiness
 from services.api.responses import JSONBytes
 from shared.errors import NotFound, error_body
+from shared.exports import content_types
 from shared.metrics import registry_for_scrape
+from shared.models.text import Text
 from shared.queue import SERVICES, Service, job_state
 from shared.storage import LocalObjectStore, StorageError
 from shared.storage.signing import verify
@@ -71,7 +73,7 @@ async def ping(body: PingRequest, _: PrincipalDep, resources: ResourcesDep) -> J
 
 @router.get("/v1/ops/jobs/{service_name}/{job_id}", response_model=JobStatusOut, tags=["ops"])
 async def ops_job(
-    service_name: str, job_id: str, _: PrincipalDep, resources: ResourcesDep
+    service_name: Text, job_id: Text, _: PrincipalDep, resources: ResourcesDep
 ) -> JobStatusOut:
     """A ping job's status and result."""
     if service_name not in SERVICES or not job_id.startswith("ping:"):
@@ -91,11 +93,11 @@ async def ops_job(
 
 @router.get("/files/{key:path}", tags=["ops"], include_in_schema=False)
 async def signed_file(
-    key: str,
+    key: Text,
     resources: ResourcesDep,
     expires: Annotated[int, Query()],
-    signature: Annotated[str, Query()],
-    filename: Annotated[str, Query()] = "",
+    signature: Annotated[Text, Query()],
+    filename: Annotated[Text, Query()] = "",
 ) -> Response:
     """Serve a local-backend object behind an HMAC-signed, expiring URL."""
     storage = resources.storage
@@ -110,4 +112,5 @@ async def signed_file(
         raise NotFound("no such file") from exc
     if not path.is_file():
         raise NotFound("no such file")
-    return FileResponse(path, filename=filename or None, media_type="application/octet-stream")
+    media_type = content_types.for_name(filename or key)
+    return FileResponse(path, filename=filename or None, media_type=media_type)

@@ -28,9 +28,10 @@ from services.api.templates.schemas import (
 )
 from shared.models.conversation import Tier
 from shared.models.template import EdgeCase, RiskLevel, Scenario, SourceStatus
+from shared.models.text import Text
 
 router = APIRouter()
-NameQuery = Annotated[str | None, Query(min_length=1, max_length=200, description="in name")]
+NameQuery = Annotated[Text | None, Query(min_length=1, max_length=200, description="in name")]
 
 
 @router.post("/v1/templates", status_code=201, response_model=TemplateOut, tags=["templates"])
@@ -46,7 +47,7 @@ async def list_templates(
     conn: TenantConnDep,
     is_active: bool | None = None,
     tier: Tier | None = None,
-    category: str | None = None,
+    category: Text | None = None,
     q: NameQuery = None,
     limit: LimitQuery = 25,
     cursor: CursorQuery = None,
@@ -159,7 +160,7 @@ async def list_edge_cases(
     conn: TenantConnDep,
     status: SourceStatus | None = None,
     parent_template_id: UUID | None = None,
-    category: str | None = None,
+    category: Text | None = None,
     risk_level: RiskLevel | None = None,
     q: NameQuery = None,
     limit: LimitQuery = 25,

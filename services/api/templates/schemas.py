@@ -7,6 +7,7 @@ from uuid import UUID
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from shared.models.bounds import Int8
 from shared.models.conversation import Tier
 from shared.models.template import (
     EdgeCase,
@@ -17,12 +18,14 @@ from shared.models.template import (
     TemplateStats,
     VariableSpec,
 )
+from shared.models.text import Text
 
-Name = Annotated[str, Field(min_length=1, max_length=200)]
-Text = Annotated[str, Field(max_length=20_000)]
-Short = Annotated[str, Field(max_length=500)]
-Labels = Annotated[list[Annotated[str, Field(max_length=200)]], Field(max_length=100)]
-ParamValue = str | int | float | bool
+Name = Annotated[Text, Field(min_length=1, max_length=200)]
+Long = Annotated[Text, Field(max_length=20_000)]
+Short = Annotated[Text, Field(max_length=500)]
+Labels = Annotated[list[Annotated[Text, Field(max_length=200)]], Field(max_length=100)]
+ParamValue = Text | Int8 | float | bool
+ParamKey = Annotated[Text, Field(max_length=200)]
 
 
 def _unique_names(variables: list[VariableSpec] | None) -> list[VariableSpec] | None:
@@ -41,15 +44,15 @@ class TemplatePatch(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     name: Name | None = None
-    description: Text | None = None
+    description: Long | None = None
     category: Short | None = None
     tier: Tier | None = None
-    system_prompt: Text | None = None
-    user_prompt_template: Annotated[str, Field(min_length=1, max_length=20_000)] | None = None
+    system_prompt: Long | None = None
+    user_prompt_template: Annotated[Text, Field(min_length=1, max_length=20_000)] | None = None
     variables: Annotated[list[VariableSpec], Field(max_length=100)] | None = None
     tone: Short | None = None
     complexity_baseline: Annotated[int, Field(ge=1, le=10)] | None = None
-    style_notes: Text | None = None
+    style_notes: Long | None = None
     quality_threshold: Annotated[float, Field(ge=0, le=10)] | None = None
     applicable_personas: Labels | None = None
     applicable_emotions: Labels | None = None
@@ -66,8 +69,8 @@ class TemplateIn(TemplatePatch):
     """A new template: a name and a user prompt with `{{placeholders}}` are required."""
 
     name: Name
-    user_prompt_template: Annotated[str, Field(min_length=1, max_length=20_000)]
-    system_prompt: Text = ""
+    user_prompt_template: Annotated[Text, Field(min_length=1, max_length=20_000)]
+    system_prompt: Long = ""
     tier: Tier = Tier.TEMPLATE
     variables: Annotated[list[VariableSpec], Field(max_length=100)] = Field(default_factory=list)
     quality_threshold: Annotated[float, Field(ge=0, le=10)] = 6.0
@@ -90,16 +93,16 @@ class ScenarioPatch(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     name: Name | None = None
-    description: Text | None = None
+    description: Long | None = None
     parent_template_id: UUID | None = None
-    context: Text | None = None
+    context: Long | None = None
     topic: Short | None = None
     persona: Short | None = None
     emotional_arc: Short | None = None
     complexity: Annotated[int, Field(ge=1, le=10)] | None = None
     objectives: Labels | None = None
     constraints: Labels | None = None
-    parameter_values: dict[str, ParamValue] | None = None
+    parameter_values: dict[ParamKey, ParamValue] | None = None
     estimated_turns: Annotated[int, Field(gt=0, le=200)] | None = None
     tags: Labels | None = None
     status: SourceStatus | None = None
@@ -111,7 +114,7 @@ class ScenarioIn(ScenarioPatch):
     name: Name
     objectives: Labels = Field(default_factory=list)
     constraints: Labels = Field(default_factory=list)
-    parameter_values: dict[str, ParamValue] = Field(default_factory=dict)
+    parameter_values: dict[ParamKey, ParamValue] = Field(default_factory=dict)
     tags: Labels = Field(default_factory=list)
     status: SourceStatus = SourceStatus.ACTIVE
 
@@ -122,12 +125,12 @@ class EdgeCasePatch(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     name: Name | None = None
-    description: Text | None = None
+    description: Long | None = None
     category: Short | None = None
-    trigger_condition: Text | None = None
-    expected_behavior: Text | None = None
-    test_input: Text | None = None
-    expected_output: Text | None = None
+    trigger_condition: Long | None = None
+    expected_behavior: Long | None = None
+    test_input: Long | None = None
+    expected_output: Long | None = None
     risk_level: RiskLevel | None = None
     priority: Annotated[int, Field(ge=1, le=5)] | None = None
     parent_template_id: UUID | None = None
@@ -174,7 +177,7 @@ class ResolveIn(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    parameters: dict[str, ParamValue | None] = Field(default_factory=dict)
+    parameters: dict[ParamKey, ParamValue | None] = Field(default_factory=dict)
     persona: Short | None = None
     emotion: Short | None = None
     topic: Short | None = None

@@ -14,6 +14,10 @@ from typing import Any, ClassVar
 import httpx
 import orjson
 
+from shared.llm.limiter import HeaderLimits
+from shared.llm.params import message_params
+from shared.llm.pricing import CacheTtl
+
 MESSAGES_PATH = "/v1/messages"
 # A 429 carrying this wording is a billing stop, not back-pressure: waiting will not clear it.
 _SPEND_LIMIT = re.compile(
@@ -52,6 +56,17 @@ class RateLimitHeaders:
             values[f"{key}_reset"] = parse_rfc3339(headers.get(f"{prefix}-reset"))
         return cls(**values)
 
+    def as_limits(self) -> HeaderLimits:
+        """What the limiter adopts: limits, remaining and reset per budget."""
+        return HeaderLimits(
+            requests_limit=self.requests_limit, requests_remaining=self.requests_remaining,
+            requests_reset=self.requests_reset, input_limit=self.input_tokens_limit,
+            input_remaining=self.input_tokens_remaining, input_reset=self.input_tokens_reset,
+            output_limit=self.output_tokens_limit,
+            output_remaining=self.output_tokens_remaining,
+            output_reset=self.output_tokens_reset,
+        )  # fmt: skip
+
 
 @dataclass(frozen=True, slots=True)
 class LLMResponse:
@@ -66,6 +81,8 @@ class LLMResponse:
     message_id: str | None
     rate_limits: RateLimitHeaders
     duration_s: float
+    cache_write_tokens: int = 0
+    cache_read_tokens: int = 0
 
 
 class LLMError(Exception):
@@ -212,14 +229,13 @@ class ClaudeClient:
         messages: list[dict[str, Any]],
         max_tokens: int,
         temperature: float | None,
+        cache_ttl: CacheTtl | None = None,
     ) -> LLMResponse:
         """Send one Messages request; raise an ``LLMError`` subclass on any failure."""
-        payload: dict[str, Any] = {"model": self.model, "max_tokens": max_tokens}
-        payload["messages"] = messages
-        if system:
-            payload["system"] = system
-        if temperature is not None:
-            payload["temperature"] = temperature
+        payload = message_params(
+            model=self.model, system=system, messages=messages, max_tokens=max_tokens,
+            temperature=temperature, cache_ttl=cache_ttl,
+        )  # fmt: skip
         started = time.perf_counter()
         response = await self._post(orjson.dumps(payload))
         duration = time.perf_counter() - started
@@ -261,8 +277,13 @@ def error_from_response(response: httpx.Response) -> LLMError:
     )
 
 
+def is_spend_limit(api_message: str) -> bool:
+    """Whether an API error message says a spend limit or the credit balance was reached."""
+    return _SPEND_LIMIT.search(api_message) is not None
+
+
 def _error_class(status: int, api_message: str) -> type[LLMError]:
-    if status in (400, 429) and _SPEND_LIMIT.search(api_message):
+    if status in (400, 429) and is_spend_limit(api_message):
         return SpendLimitReached
     if status == 429:
         return RateLimited
@@ -288,23 +309,35 @@ def parse_response(response: httpx.Response, duration: float) -> LLMResponse:
     """Build an ``LLMResponse`` from a 2xx body; raise ``InvalidResponse`` if it is not one."""
     request_id = response.headers.get("request-id")
     try:
-        body = orjson.loads(response.content)
-        usage = body["usage"]
-        text = "".join(b["text"] for b in body["content"] if b.get("type") == "text")
-        return LLMResponse(
-            text=text,
-            stop_reason=str(body["stop_reason"]),
-            input_tokens=int(usage["input_tokens"]),
-            output_tokens=int(usage["output_tokens"]),
-            model=str(body.get("model", "")),
+        return message_from_body(
+            orjson.loads(response.content),
             request_id=request_id,
-            message_id=body.get("id"),
             rate_limits=RateLimitHeaders.from_headers(response.headers),
-            duration_s=duration,
+            duration=duration,
         )
     except (orjson.JSONDecodeError, KeyError, TypeError, ValueError, AttributeError) as exc:
         message = f"{response.status_code} response is not a Messages body ({type(exc).__name__})"
         raise InvalidResponse(message, status=response.status_code, request_id=request_id) from None
+
+
+def message_from_body(
+    body: Any, *, request_id: str | None, rate_limits: RateLimitHeaders, duration: float
+) -> LLMResponse:
+    """A Messages body (live answer or batch result) as an ``LLMResponse``; KeyError etc. if not."""
+    usage = body["usage"]
+    return LLMResponse(
+        text="".join(b["text"] for b in body["content"] if b.get("type") == "text"),
+        stop_reason=str(body["stop_reason"]),
+        input_tokens=int(usage["input_tokens"]),
+        output_tokens=int(usage["output_tokens"]),
+        model=str(body.get("model", "")),
+        request_id=request_id,
+        message_id=body.get("id"),
+        rate_limits=rate_limits,
+        duration_s=duration,
+        cache_write_tokens=int(usage.get("cache_creation_input_tokens") or 0),
+        cache_read_tokens=int(usage.get("cache_read_input_tokens") or 0),
+    )
 
 
 def _int(value: str | None) -> int | None:

@@ -15,7 +15,7 @@ from typing import Any, Final
 import orjson
 
 from services.generator.llm.client import LLMResponse, RateLimitHeaders
-from shared.llm.pricing import estimate_tokens
+from shared.llm.pricing import CacheTtl, estimate_tokens
 
 OFFLINE_MODEL: Final = "offline-sample"
 _OPENERS: Final = (
@@ -64,8 +64,9 @@ class OfflineProvider:
         messages: list[dict[str, Any]],
         max_tokens: int,
         temperature: float | None,
+        cache_ttl: CacheTtl | None = None,
     ) -> LLMResponse:
-        """A Messages-shaped answer built from the prompt's hash."""
+        """A Messages-shaped answer built from the prompt's hash (nothing is cached)."""
         started = time.perf_counter()
         prompt = (system or "") + "".join(str(m.get("content", "")) for m in messages)
         text = sample_text(prompt)

@@ -215,3 +215,31 @@ async def _reviews(conn: asyncpg.Connection, ids: list[UUID]) -> dict[UUID, list
         entry = dict(row)
         grouped.setdefault(entry.pop("conversation_id"), []).append(entry)
     return grouped
+
+
+_STRATA = {"tier": "tier", "status": "status", None: "''"}
+
+
+async def split_thresholds(
+    conn: asyncpg.Connection, scope: Scope, *, fraction: float, seed: int, stratify: str | None
+) -> dict[str, str]:
+    """Per stratum, the largest `split_hash` that goes to validation (its share, rounded).
+
+    A conversation is in validation when its hash is at most its stratum's threshold; a
+    stratum too small for one validation row has none. Same snapshot, same seed: same split.
+    """
+    stratum = _STRATA[stratify]
+    n = len(scope.args)
+    rows = await conn.fetch(
+        f"""SELECT s, h FROM (
+                SELECT {stratum} AS s, md5(${n + 1}::text || ':' || id::text) AS h,
+                       row_number() OVER (PARTITION BY {stratum}
+                                          ORDER BY md5(${n + 1}::text || ':' || id::text)) AS r,
+                       count(*) OVER (PARTITION BY {stratum}) AS total
+                  FROM conversations WHERE {scope.where}) AS ranked
+             WHERE r = round(total * ${n + 2}::float8)""",
+        *scope.args,
+        str(seed),
+        fraction,
+    )
+    return {row["s"]: row["h"] for row in rows}

@@ -15,7 +15,8 @@ from shared.models.export import ExportConfig, ExportLog, ExportStatus
 EXPORT_COLUMNS = (
     "id, owner_id, format, scope, config, filters, selected_ids, status, "
     "progress_percent::float8 AS progress_percent, conversation_count, turn_count, "
-    "render_failure_count, render_failures, object_key, file_name, byte_size, sha256, compressed, "
+    "render_failure_count, render_failures, partial, warnings, split_counts, object_key, "
+    "file_name, byte_size, sha256, compressed, "
     "error, quality_stats, tier_distribution, attempts, run_id, heartbeat_at, started_at, "
     "completed_at, expires_at, counts_applied_at, download_count, last_downloaded_at, created_by, "
     "created_at, updated_at"
@@ -214,6 +215,8 @@ class Outcome:
     render_failures: list[dict[str, Any]]
     render_failure_count: int
     exported_ids: bytes  # 16 bytes per conversation, in file order
+    warnings: list[str] = field(default_factory=list)
+    split_counts: dict[str, int] | None = None
 
 
 async def complete(
@@ -231,6 +234,7 @@ async def complete(
                   file_name = $4, byte_size = $5, sha256 = $6, conversation_count = $7,
                   turn_count = $8, quality_stats = $9, tier_distribution = $10,
                   render_failures = $11, render_failure_count = $12,
+                  partial = $12 > 0, warnings = $14, split_counts = $15,
                   exported_ids = ARRAY(
                       SELECT encode(substring($13::bytea FROM i * 16 + 1 FOR 16), 'hex')::uuid
                         FROM generate_series(0, length($13::bytea) / 16 - 1) AS i ORDER BY i)
@@ -248,6 +252,8 @@ async def complete(
         outcome.render_failures,
         outcome.render_failure_count,
         outcome.exported_ids,
+        outcome.warnings,
+        outcome.split_counts,
     )
     return bool(done)
 

@@ -28,9 +28,12 @@ async def insert(
         """INSERT INTO generation_logs (
                owner_id, job_id, item_index, template_id, attempt, model, parameters,
                prompt_sha256, request_excerpt, response_excerpt, input_tokens, output_tokens,
-               cost_usd, duration_ms, status, error_code, error_message, conversation_id)
+               cost_usd, duration_ms, status, error_code, error_message, conversation_id,
+               cache_write_tokens, cache_read_tokens, cache_ttl, price_entry, prices, mode,
+               list_cost_usd)
            VALUES ($1, $2, $3, (SELECT id FROM templates WHERE id = $4), $5, $6, $7, $8, $9,
-                   $10, $11, $12, $13, $14, $15, $16, $17, $18)
+                   $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22, $23, $24,
+                   $25)
            RETURNING id""",
         owner_id,
         batch_id,
@@ -50,6 +53,13 @@ async def insert(
         log.error_code,
         (log.error_message or "")[:1000] or None,
         conversation_id,
+        log.cache_write_tokens,
+        log.cache_read_tokens,
+        log.cache_ttl,
+        log.price_entry,
+        log.prices,
+        log.mode,
+        log.list_cost_usd,
     )
     return row_id
 
@@ -104,7 +114,10 @@ async def cost_summary(
                   model, count(*) AS requests,
                   coalesce(sum(input_tokens), 0) AS input_tokens,
                   coalesce(sum(output_tokens), 0) AS output_tokens,
-                  coalesce(sum(cost_usd), 0) AS cost_usd
+                  coalesce(sum(cost_usd), 0) AS cost_usd,
+                  coalesce(sum(cache_write_tokens), 0) AS cache_write_tokens,
+                  coalesce(sum(cache_read_tokens), 0) AS cache_read_tokens,
+                  coalesce(sum(list_cost_usd), 0) AS list_cost_usd
              FROM generation_logs
             WHERE owner_id = $1 AND ($2::timestamptz IS NULL OR created_at >= $2)
               AND ($3::timestamptz IS NULL OR created_at < $3)

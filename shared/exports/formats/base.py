@@ -30,7 +30,8 @@ from shared.models.export import ExportTurn as ExportTurn
 from shared.models.export import ReviewEntry as ReviewEntry
 from shared.models.export import Role as Role
 
-ExportFormat = Literal["jsonl", "json", "csv", "markdown"]
+ExportFormat = Literal["jsonl", "json", "csv", "markdown", "parquet", "txt"]
+Target = Literal["openai", "bedrock-claude", "sharegpt", "trl", "hf-chat"]
 
 _BY_TURN_NUMBER = attrgetter("turn_number")
 # Why a conversation is left out of a file (also reported for conversations PostgreSQL rendered).
@@ -49,6 +50,8 @@ class ExportOptions(BaseModel):
     include_approval_history: bool = False
     include_parent_references: bool = False
     include_full_content: bool = True
+    target: Target = "openai"
+    fold_system: bool = False
     # Required, not "now": a retried export job must produce the same bytes.
     export_date: datetime
 
@@ -147,19 +150,39 @@ class Transformer(ABC):
         """Bytes written after the last conversation."""
         return b""
 
+    def turns_of(self, conv: ExportConversation) -> int:
+        """How many turns the file shows for a conversation render() accepted."""
+        return rendered_turn_count(conv)
+
+    def warnings(self) -> list[str]:
+        """What a reader of the finished file should know (read after the footer)."""
+        return []
+
 
 def get_transformer(options: ExportOptions) -> Transformer:
     """A fresh transformer for the options' format."""
+    return transformer_class(options)(options)
+
+
+def transformer_class(options: ExportOptions) -> type[Transformer]:
+    """The transformer class of the options' format (and JSONL target)."""
     # Imported here because every format module imports this one.
     from shared.exports.formats.csv_format import CsvTransformer
     from shared.exports.formats.json_doc import JsonTransformer
     from shared.exports.formats.jsonl import JsonlTransformer
     from shared.exports.formats.markdown import MarkdownTransformer
+    from shared.exports.formats.parquet import ParquetTransformer
+    from shared.exports.formats.targets import TargetTransformer
+    from shared.exports.formats.txt import TxtTransformer
 
+    if options.format == "jsonl" and options.target != "openai":
+        return TargetTransformer
     classes: dict[str, type[Transformer]] = {
         "jsonl": JsonlTransformer,
         "json": JsonTransformer,
         "csv": CsvTransformer,
         "markdown": MarkdownTransformer,
+        "parquet": ParquetTransformer,
+        "txt": TxtTransformer,
     }
-    return classes[options.format](options)
+    return classes[options.format]

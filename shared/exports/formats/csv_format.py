@@ -7,9 +7,13 @@
   content is never shortened.
 - Standard ``csv`` quoting (QUOTE_MINIMAL, ``"`` doubled, ``\\r\\n`` row ends), so quotes,
   commas and CR/LF inside a cell survive Excel and any conforming reader.
-- Formula injection: every cell whose text starts with ``=``, ``+``, ``-``, ``@``, tab or CR
-  gets a leading ``'`` so spreadsheets show it as text. That prefix is the only change a cell's
-  text undergoes; reading it back, drop a leading ``'`` when the next character is one of those.
+- Formula injection: every cell whose text starts with ``=``, ``+``, ``-``, ``@``, tab, CR *or*
+  ``'`` gets one leading ``'`` so spreadsheets show it as text. That prefix is the only change a
+  cell's text undergoes, and it is reversible: reading a cell back, drop one leading ``'``
+  when the cell starts with ``'`` (a source text ``'=x`` is written ``''=x``, so two different
+  texts never read back the same).
+- A cell longer than 32,767 characters (what a spreadsheet cell holds) is written whole; the
+  export's ``warnings`` names how many there were and the first one.
 - None is written as an empty cell; numbers with ``str()``, datetimes with ``isoformat()``.
 """
 
@@ -29,7 +33,8 @@ from shared.exports.formats.base import (
 )
 
 BOM = b"\xef\xbb\xbf"
-FORMULA_TRIGGERS = ("=", "+", "-", "@", "\t", "\r")
+FORMULA_TRIGGERS = ("=", "+", "-", "@", "\t", "\r", "'")
+SPREADSHEET_CELL_LIMIT = 32_767
 _BASE_COLUMNS = ("conversation_id", "title", "status", "tier", "turn_number", "role", "content")
 
 
@@ -45,6 +50,11 @@ def csv_columns(options: ExportOptions) -> list[str]:
         if options.include_parent_references:
             columns.append("parent_id")
     return columns
+
+
+def unescape_cell(text: str) -> str:
+    """The reverse of safe_cell's prefix: one leading ' dropped."""
+    return text[1:] if text.startswith("'") else text
 
 
 def safe_cell(value: object) -> str:
@@ -66,10 +76,13 @@ class CsvTransformer(Transformer):
         # One reusable buffer and writer: no per-conversation csv machinery.
         self._buffer = io.StringIO()
         self._writer = csv.writer(self._buffer, quoting=csv.QUOTE_MINIMAL, lineterminator="\r\n")
+        self._columns = csv_columns(options)
+        self._long_cells = 0
+        self._first_long: str | None = None
 
     def header(self) -> bytes:
         """The BOM and the header row."""
-        return BOM + self._rows([csv_columns(self.options)])
+        return BOM + self._rows([self._columns])
 
     def render(self, conv: ExportConversation) -> bytes:
         """One row per turn of the conversation."""
@@ -80,9 +93,29 @@ class CsvTransformer(Transformer):
             [*lead, safe_cell(t.turn_number), t.role, safe_cell(t.content), *tail] for t in turns
         ]
         try:
-            return self._rows(rows)
+            data = self._rows(rows)
         except UnicodeEncodeError as exc:
             raise RenderError(conv.conversation_id, f"not encodable as UTF-8: {exc}") from exc
+        self._count_long_cells(conv, rows)
+        return data
+
+    def warnings(self) -> list[str]:
+        """One warning when cells exceed what a spreadsheet cell holds."""
+        if not self._long_cells:
+            return []
+        return [
+            f"{self._long_cells} CSV cell(s) exceed {SPREADSHEET_CELL_LIMIT:,} characters and "
+            f"will be cut by spreadsheets (first: {self._first_long})"
+        ]
+
+    def _count_long_cells(self, conv: ExportConversation, rows: list[list[str]]) -> None:
+        """Tally cells a spreadsheet would truncate."""
+        for row in rows:
+            for column, cell in zip(self._columns, row, strict=True):
+                if len(cell) > SPREADSHEET_CELL_LIMIT:
+                    self._long_cells += 1
+                    if self._first_long is None:
+                        self._first_long = f"conversation {conv.conversation_id}, {column}"
 
     def _trailing_values(self, conv: ExportConversation) -> list[Any]:
         """The values of the optional columns, in csv_columns order."""

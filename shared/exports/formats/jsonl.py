@@ -59,7 +59,7 @@ SELECT a.turns + a.synthetic::int AS turn_count,
 
 def render_sql(options: ExportOptions) -> str | None:
     """The SQL that renders this export's conversations in PostgreSQL, when there is one."""
-    if options.format == "jsonl" and not options.include_metadata:
+    if options.format == "jsonl" and options.target == "openai" and not options.include_metadata:
         return PLAIN_LINE_SQL
     return None
 
@@ -67,7 +67,7 @@ def render_sql(options: ExportOptions) -> str | None:
 class JsonlTransformer(Transformer):
     """OpenAI chat fine-tuning JSONL."""
 
-    content_type = "application/x-ndjson"
+    content_type = "application/jsonl"
     extension = "jsonl"
 
     def render(self, conv: ExportConversation) -> bytes:
@@ -76,21 +76,22 @@ class JsonlTransformer(Transformer):
             "messages": [{"role": t.role, "content": t.content} for t in export_turns(conv)]
         }
         if self.options.include_metadata:
-            line["metadata"] = self._metadata(conv)
+            line["metadata"] = line_metadata(conv, self.options)
         try:
             return orjson.dumps(line, option=orjson.OPT_APPEND_NEWLINE)
         except orjson.JSONEncodeError as exc:
             raise RenderError(conv.conversation_id, f"not serializable: {exc}") from exc
 
-    def _metadata(self, conv: ExportConversation) -> dict[str, Any]:
-        """The metadata object for one line."""
-        meta: dict[str, Any] = {
-            "conversation_id": conv.conversation_id,
-            "title": conv.title,
-            "tier": conv.tier,
-            "persona": conv.persona,
-            "emotion": conv.emotion,
-            "topic": conv.topic,
-        }
-        meta.update(optional_fields(conv, self.options))
-        return meta
+
+def line_metadata(conv: ExportConversation, options: ExportOptions) -> dict[str, Any]:
+    """The metadata object of one JSONL line (openai and sharegpt targets)."""
+    meta: dict[str, Any] = {
+        "conversation_id": conv.conversation_id,
+        "title": conv.title,
+        "tier": conv.tier,
+        "persona": conv.persona,
+        "emotion": conv.emotion,
+        "topic": conv.topic,
+    }
+    meta.update(optional_fields(conv, options))
+    return meta

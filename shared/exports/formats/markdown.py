@@ -12,12 +12,15 @@ checks, so a truncated file is always detected.
 
 Line endings are LF: CRLF and lone CR inside content become LF, and inside the title and
 metadata values any CR/LF becomes a space, since a line break there would end the heading or
-bullet. Content is otherwise written as is (not escaped), so Markdown inside a turn renders
-inside the quote.
+bullet. HTML is neutralised everywhere: ``&``, ``<`` and ``>`` become ``&amp;``, ``&lt;`` and
+``&gt;``, so a turn holding ``<script>`` or ``</blockquote>`` shows as that text in any
+renderer, HTML on or off (un-escape those three entities to get the text back). Content is
+otherwise written as is, so Markdown inside a turn renders inside the quote.
 """
 
 from __future__ import annotations
 
+import html
 from typing import Any
 
 import orjson
@@ -38,13 +41,14 @@ _FLATTEN = str.maketrans({"\r": " ", "\n": " "})
 
 
 def inline(value: object) -> str:
-    """A value as one line of text."""
-    return str(value).translate(_FLATTEN)
+    """A value as one line of text, HTML escaped."""
+    return html.escape(str(value).translate(_FLATTEN), quote=False)
 
 
 def blockquote(content: str) -> str:
-    """The content as blockquote lines, LF line endings, no final newline."""
-    lines = content.replace("\r\n", "\n").replace("\r", "\n").split("\n")
+    """The content as blockquote lines, HTML escaped, LF line endings, no final newline."""
+    text = html.escape(content, quote=False)
+    lines = text.replace("\r\n", "\n").replace("\r", "\n").split("\n")
     return "\n".join("> " + line if line else ">" for line in lines)
 
 

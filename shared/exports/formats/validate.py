@@ -450,9 +450,18 @@ _MD_TRANSITIONS = {
 
 
 def get_validator(options: ExportOptions) -> Validator:
-    """A fresh validator for the options' format."""
+    """A fresh validator for the options' format (and JSONL target)."""
+    # Imported here: these modules build on this one.
+    from shared.exports.formats.parquet import ParquetValidator
+    from shared.exports.formats.targets import TargetValidator
+    from shared.exports.formats.txt import TxtValidator
+
     if options.format == "jsonl":
-        return JsonlValidator()
+        return JsonlValidator() if options.target == "openai" else TargetValidator(options)
+    if options.format == "parquet":
+        return ParquetValidator(options)
+    if options.format == "txt":
+        return TxtValidator()
     if options.format == "json":
         return JsonValidator()
     if options.format == "csv":
