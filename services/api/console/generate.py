@@ -14,7 +14,7 @@ from services.api.console.auth import ConsoleConnDep, CsrfDep, SessionDep
 from services.api.console.forms import field_errors
 from services.api.console.render import render, set_flash
 from services.api.console.routing import ConsoleRoute
-from services.api.deps import PoolDep, QueueDep, ResourcesDep, SettingsDep
+from services.api.deps import HttpDep, PoolDep, QueueDep, ResourcesDep, SettingsDep
 from services.api.events import service as events
 from services.api.generation import service
 from services.api.generation.schemas import JobIn
@@ -87,14 +87,14 @@ async def generate_page(request: Request, session: SessionDep, conn: ConsoleConn
 
 @router.post("/generate/estimate")
 async def estimate(
-    request: Request, session: CsrfDep, conn: ConsoleConnDep, settings: SettingsDep
+    request: Request, session: CsrfDep, conn: ConsoleConnDep, settings: SettingsDep, http: HttpDep
 ) -> Response:
     """The estimate partial (htmx): calls, tokens, cost, time, or what is wrong."""
     form = await request.form()
     context: dict[str, Any] = {"estimate": None, "errors": {}, "settings": settings}
     try:
         context["estimate"] = await service.estimate(
-            conn, session.user_id, job_body(form), settings
+            conn, http, session.user_id, job_body(form), settings
         )
     except (ValidationError, ValidationFailed) as exc:
         context["errors"] = field_errors(exc)
@@ -163,9 +163,11 @@ async def job_events(
 
 
 @router.post("/jobs/{id}/cancel")
-async def cancel(id: UUID, session: CsrfDep, pool: PoolDep) -> Response:
+async def cancel(
+    id: UUID, session: CsrfDep, pool: PoolDep, queue: QueueDep, settings: SettingsDep
+) -> Response:
     """Twin of POST /v1/generation-jobs/{id}/cancel."""
-    done = await service.cancel(pool, session.user_id, id)
+    done = await service.cancel(pool, queue, settings, session.user_id, id)
     response = RedirectResponse(f"/console/jobs/{id}", status_code=303)
     set_flash(response, f"Cancelled: {done.affected_items} queued item(s) skipped.")
     return response
