@@ -14,6 +14,7 @@ import asyncpg
 
 from shared import cli_client
 from shared.cli_client.http import ApiError
+from shared.console_auth import UnknownUser, mint_login_link
 from shared.db.bootstrap import ensure_role_and_database
 from shared.db.migrate import MigrationError, migrate
 from shared.db.repositories import users as users_repo
@@ -79,6 +80,20 @@ async def cmd_revoke_api_key(settings: Settings, args: argparse.Namespace) -> No
     print(f"revoked API key {revoked.prefix}")
 
 
+async def cmd_login_link(settings: Settings, args: argparse.Namespace) -> None:
+    """Print a one-time console sign-in link for a user (the link alone on the last line)."""
+    conn = await asyncpg.connect(settings.database_url)
+    try:
+        url = await mint_login_link(conn, settings, args.email)
+    except UnknownUser as exc:
+        raise CommandError(f"no user with email {args.email}; run create-user first") from exc
+    finally:
+        await conn.close()
+    minutes = settings.console_login_link_minutes
+    print(f"console sign-in link for {args.email}, usable once within {minutes} minutes:")
+    print(url)
+
+
 async def cmd_ping(settings: Settings, args: argparse.Namespace) -> None:
     """Enqueue a ping on a worker service and wait for its answer."""
     redis = create_redis(settings)
@@ -133,6 +148,8 @@ def build_parser() -> argparse.ArgumentParser:
     key.add_argument("--name", default="default")
     revoke = sub.add_parser("revoke-api-key", help="revoke a key by prefix")
     revoke.add_argument("prefix")
+    link = sub.add_parser("login-link", help="print a one-time console sign-in link (15 min)")
+    link.add_argument("email")
     ping = sub.add_parser("ping", help="round-trip a job through a worker service")
     ping.add_argument("service", choices=SERVICES)
     ping.add_argument("--timeout", type=float, default=10.0)
@@ -157,6 +174,7 @@ HANDLERS: dict[str, Handler] = {
     "create-api-key": cmd_create_api_key,
     "revoke-api-key": cmd_revoke_api_key,
     "ping": cmd_ping,
+    "login-link": cmd_login_link,
     "janitor": cmd_janitor,
     **cli_client.HANDLERS,
 }

@@ -142,6 +142,11 @@ class Settings(BaseSettings):
     recovery_export_stale_seconds: float = Field(default=20.0, gt=0)
     # Longest wait between attempts to reach Redis while it is down (workers never give up).
     worker_redis_backoff_max_seconds: float = Field(default=10.0, gt=0)
+    # Web console (services/api/console): session lifetime, one-time link lifetime, SSE pacing.
+    console_session_hours: int = Field(default=12, gt=0)
+    console_login_link_minutes: int = Field(default=15, gt=0)
+    sse_heartbeat_seconds: float = Field(default=15.0, gt=0)
+    sse_stream_max_events: int = Field(default=1000, gt=0)
 
     @field_validator(
         "janitor_expire_exports_schedule",

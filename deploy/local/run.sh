@@ -17,6 +17,8 @@ Get an API key (in another terminal):
   .venv/bin/convoforge create-user you@example.com
   .venv/bin/convoforge create-api-key you@example.com     # the key is the last line
   curl -H "Authorization: Bearer <key>" http://127.0.0.1:$port/v1/me
+Web console: http://127.0.0.1:$port/console   (sign in with the key, or a one-time link:
+  .venv/bin/convoforge login-link you@example.com)
 MSG
 if [[ -z ${ANTHROPIC_API_KEY:-} && ${LLM_PROVIDER:-offline} == offline ]]; then
   echo "*** No ANTHROPIC_API_KEY: generation uses the OFFLINE sample provider (model offline-sample). ***"

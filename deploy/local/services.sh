@@ -4,7 +4,8 @@
 #   deploy/local/services.sh               PostgreSQL + Redis
 #   deploy/local/services.sh --test-tools  also the tools the test suite calls
 #                                          (docker-compose for `config -q`, promtool,
-#                                          jq for the README walkthrough test)
+#                                          jq for the README walkthrough test,
+#                                          chromium for the console's browser tests)
 set -euo pipefail
 
 PG_HOST=127.0.0.1
@@ -74,6 +75,7 @@ ensure_test_tools() {
   command -v docker-compose >/dev/null 2>&1 || { missing+=(docker-compose); say "tests need docker-compose (checks docker-compose.yml with config -q)"; }
   command -v promtool >/dev/null 2>&1 || { missing+=(prometheus); say "tests need promtool from prometheus (checks alert rules)"; }
   command -v jq >/dev/null 2>&1 || { missing+=(jq); say "tests need jq (the README walkthrough captures ids with it)"; }
+  [[ -x /usr/bin/chromium ]] || { missing+=(chromium); say "tests need chromium (the console's browser tests, tests/console/)"; }
   [[ ${#missing[@]} -eq 0 ]] || apt_install "${missing[@]}"
 }
 

@@ -8,9 +8,11 @@ from contextlib import asynccontextmanager
 import httpx
 from fastapi import Depends, FastAPI
 
+from services.api.console import install_console
 from services.api.conversations.router import router as conversations_router
 from services.api.docs_pages import install_docs
 from services.api.errors import install_error_handlers
+from services.api.events.router import router as events_router
 from services.api.export_presets.router import router as export_presets_router
 from services.api.exports.router import router as exports_router
 from services.api.failsafe import UnhandledErrorMiddleware
@@ -79,6 +81,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(generation_router)
     app.include_router(exports_router)
     app.include_router(export_presets_router)
+    app.include_router(events_router)
+    install_console(app)
     # Outermost last: request ids wrap everything, then metrics, the failsafe 500, the body limit.
     app.add_middleware(BodyLimitMiddleware, limit=settings.api_body_limit_bytes)
     app.add_middleware(UnhandledErrorMiddleware)

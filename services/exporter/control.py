@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
+from collections.abc import Awaitable, Callable
 from types import TracebackType
 from uuid import UUID
 
@@ -44,6 +45,7 @@ class RunControl:
         *,
         interval: float,
         max_per_second: float = 0,
+        on_beat: Callable[[], Awaitable[object]] | None = None,
     ) -> None:
         self._pool = pool
         self._owner_id = owner_id
@@ -51,6 +53,7 @@ class RunControl:
         self._run_id = run_id
         self._interval = interval
         self._max_per_second = max_per_second
+        self._on_beat = on_beat
         self._started = time.monotonic()
         self._task: asyncio.Task[None] | None = None
         self.total = 0
@@ -98,9 +101,11 @@ class RunControl:
     async def _beat(self) -> None:
         async with tenant_transaction(self._pool, self._owner_id) as conn:
             alive = await repo.heartbeat(conn, self._export_id, self._run_id, self.progress_percent)
-            if alive:
-                return
-            export = await repo.get(conn, self._export_id)
+            export = None if alive else await repo.get(conn, self._export_id)
+        if alive:
+            if self._on_beat is not None:  # after the commit, so readers see the new progress
+                await self._on_beat()
+            return
         status = export.status.value if export is not None else "gone"
         if export is not None and export.status is ExportStatus.PROCESSING:
             status = "superseded"

@@ -26,6 +26,7 @@ from services.exporter.upload import upload_pipelined
 from shared.db.pool import acquire, tenant_transaction
 from shared.db.repositories import export_source
 from shared.db.repositories import exports as repo
+from shared.events import publish
 from shared.exports import plan
 from shared.exports.formats import ExportOptions, OutputInvalid, get_validator
 from shared.exports.split import CardSpec, SplitStream, Splitter, split_chunks
@@ -89,6 +90,7 @@ class ExportRun:
             return await self._already_finished()
         fmt = export.format.value
         log.info("exporter.export.started", attempt=export.attempts, format=fmt)
+        await self._notify("started")
         try:
             produced = await self._produce(export)
         except ExportStopped as stop:
@@ -133,6 +135,7 @@ class ExportRun:
             self.pool, self.owner_id, self.export_id, self.run_id,
             interval=self.settings.export_heartbeat_seconds,
             max_per_second=self.settings.export_max_conversations_per_second,
+            on_beat=lambda: self._notify("progress"),
         )  # fmt: skip
         async with contextlib.AsyncExitStack() as stack:
             await stack.enter_async_context(control)
@@ -239,6 +242,9 @@ class ExportRun:
         async with tenant_transaction(self.pool, self.owner_id) as conn:
             export = await repo.get(conn, self.export_id)
         return export.status.value if export is not None else "not_found"
+
+    async def _notify(self, reason: str) -> None:
+        await publish(self.resources.redis, self.settings, "export", self.export_id, reason)
 
     async def _discard(self, key: str) -> None:
         """Delete a file no row will point at; shielded so a cancel cannot skip it."""

@@ -6,6 +6,7 @@ from typing import Any
 from uuid import UUID
 
 from services.exporter import service
+from shared.events import publish
 from shared.runtime import WorkerContext, instrumented, ping_payload
 
 
@@ -18,4 +19,7 @@ async def ping(ctx: WorkerContext) -> dict[str, Any]:
 @instrumented("exporter")
 async def run_export(ctx: WorkerContext, export_id: str) -> dict[str, Any]:
     """Stream one export into object storage (idempotent: safe when arq runs it twice)."""
-    return await service.run_export(ctx["resources"], UUID(export_id))
+    resources = ctx["resources"]
+    result = await service.run_export(resources, UUID(export_id))
+    await publish(resources.redis, resources.settings, "export", UUID(export_id), "finished")
+    return result

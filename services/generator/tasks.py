@@ -14,6 +14,7 @@ from services.generator import items
 from services.generator.engine import LANDING_MARGIN_SECONDS, Budget, Deferred, ItemRun
 from services.generator.items import ClaimState, ItemRef
 from services.generator.providers import build_fleet
+from shared.events import publish
 from shared.logging import bound_context, get_logger
 from shared.queue import GENERATE_ITEM, GENERATION_PARK_SECONDS, enqueue, job_id, wake
 from shared.runtime import WorkerContext, WorkerResources, instrumented, ping_payload
@@ -52,6 +53,7 @@ async def generate_item(ctx: WorkerContext, batch_id: str, item_index: int) -> d
             ref = ItemRef(owner, batch, int(item_index), uuid.uuid4())
             with bound_context(owner_id=owner):
                 outcome, parking = await _guarded(resources, ref, started)
+                await publish(resources.redis, resources.settings, "generation", batch, outcome)
                 if parking and outcome in _FINISHED:
                     await wake_parked(resources, owner, batch)
                 return {"outcome": outcome}
@@ -93,6 +95,7 @@ async def _run(resources: WorkerResources, ref: ItemRef, started: float) -> tupl
         raise Deferred(claim.wait_s + 0.5, "busy")
     if claim.state != ClaimState.RUNNING or claim.item is None or claim.batch is None:
         return claim.state.value, False
+    await publish(resources.redis, settings, "generation", ref.batch_id, "item_started")
     budget = Budget(
         deadline=started + settings.generator_job_timeout_seconds - 1.0,
         call_need=settings.llm_timeout_seconds + LANDING_MARGIN_SECONDS,

@@ -55,11 +55,36 @@ async def test_reject_then_reopen(client: httpx.AsyncClient, account: Account) -
     assert reopened.json()["status"] == "pending_review"
 
 
+async def test_request_revision_needs_notes(client: httpx.AsyncClient, account: Account) -> None:
+    id = await _create(client, account, "revise")
+    for notes in (None, "", "   "):
+        body = {"status": "needs_revision", "notes": notes}
+        refused = await client.post(
+            f"/v1/conversations/{id}/status", json=body, headers=account.headers
+        )
+        assert refused.status_code == 422
+        assert refused.json()["error"]["details"][0]["path"] == "$.notes"
+    asked = await client.post(
+        f"/v1/conversations/{id}/status",
+        json={"status": "needs_revision", "notes": "turn 3 <b>contradicts</b> turn 1"},
+        headers=account.headers,
+    )
+    assert asked.status_code == 200
+    assert asked.json()["status"] == "needs_revision"
+    history = (await client.get(f"/v1/conversations/{id}/reviews", headers=account.headers)).json()
+    last = history["items"][-1]
+    assert (last["action"], last["from_status"], last["to_status"]) == (
+        "request_revision", "pending_review", "needs_revision",
+    )  # fmt: skip
+    assert last["notes"] == "turn 3 <b>contradicts</b> turn 1"
+    assert (await _status(client, account, id, "approved")).status_code == 200
+
+
 @pytest.mark.parametrize(
     ("path", "target", "allowed"),
     [
-        ([], "archived", ["approved", "rejected"]),
-        ([], "pending_review", ["approved", "rejected"]),
+        ([], "archived", ["approved", "needs_revision", "rejected"]),
+        ([], "pending_review", ["approved", "needs_revision", "rejected"]),
         (["approved"], "rejected", ["archived"]),
         (["approved", "archived"], "approved", []),
     ],

@@ -131,6 +131,7 @@ class Stats(BaseModel):
     by_tier: dict[str, int]
     quality_histogram: dict[str, int]
     approval_rate: float | None
+    mean_quality: float | None = Field(default=None, description="mean quality score (0-10)")
 
 
 class FileLink(BaseModel):

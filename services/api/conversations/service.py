@@ -176,6 +176,7 @@ async def transition(
     """Apply one workflow transition and record it in the review history."""
     current = await get_visible(conn, id, lock=True)
     workflow.check_transition(current.status, target)
+    workflow.check_notes(target, notes)
     updated = await queries.set_status(conn, id, target.value, reviewer, notes)
     await repo.add_review(
         conn,
@@ -251,6 +252,7 @@ async def stats(conn: asyncpg.Connection, owner_id: UUID) -> Stats:
         by_tier=raw["by_tier"],
         quality_histogram=histogram,
         approval_rate=round(approved / reviewed, 4) if reviewed else None,
+        mean_quality=round(raw["mean"], 2) if raw["mean"] is not None else None,
     )
 
 

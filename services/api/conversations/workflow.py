@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from shared.errors import InvalidTransition
+from shared.errors import InvalidTransition, ValidationFailed
 from shared.models.conversation import ConversationStatus as S
 
 ALLOWED: dict[S, frozenset[S]] = {
-    S.PENDING_REVIEW: frozenset({S.APPROVED, S.REJECTED}),
+    # A reviewer may ask for a fix (notes required); an edit or regeneration sends it back.
+    S.PENDING_REVIEW: frozenset({S.APPROVED, S.REJECTED, S.NEEDS_REVISION}),
     S.NEEDS_REVISION: frozenset({S.APPROVED, S.REJECTED}),
     S.APPROVED: frozenset({S.ARCHIVED}),
     S.REJECTED: frozenset({S.ARCHIVED, S.PENDING_REVIEW}),
@@ -17,7 +18,7 @@ ACTION_NAMES: dict[S, str] = {
     S.REJECTED: "reject",
     S.ARCHIVED: "archive",
     S.PENDING_REVIEW: "reopen",
-    S.NEEDS_REVISION: "flag",
+    S.NEEDS_REVISION: "request_revision",
 }
 
 
@@ -32,3 +33,12 @@ def check_transition(current: S, target: S) -> None:
         f"allowed: {', '.join(names) if names else 'none'}",
         details={"from": current.value, "to": target.value, "allowed": names},
     )
+
+
+def check_notes(target: S, notes: str | None) -> None:
+    """A request for revision must say what to fix: 422 without notes."""
+    if target is S.NEEDS_REVISION and not (notes or "").strip():
+        raise ValidationFailed(
+            "notes are required when asking for a revision",
+            details=[{"path": "$.notes", "message": "say what needs fixing", "type": "missing"}],
+        )

@@ -172,13 +172,17 @@ async def count(conn: asyncpg.Connection, owner_id: UUID, filters: ConversationF
 async def stats(conn: asyncpg.Connection, owner_id: UUID) -> dict[str, Any]:
     """Totals by status and tier and a 1-point quality histogram, in one scan."""
     rows = await conn.fetch(
-        """SELECT GROUPING(status, tier, bucket) AS level, status, tier, bucket, count(*) AS n
-             FROM (SELECT status, tier, least(floor(quality_score)::int, 9) AS bucket
+        """SELECT GROUPING(status, tier, bucket) AS level, status, tier, bucket, count(*) AS n,
+                  avg(quality_score)::float8 AS mean
+             FROM (SELECT status, tier, quality_score,
+                          least(floor(quality_score)::int, 9) AS bucket
                      FROM conversations WHERE owner_id = $1 AND deleted_at IS NULL) c
          GROUP BY GROUPING SETS ((status), (tier), (bucket), ())""",
         owner_id,
     )
-    result: dict[str, Any] = {"total": 0, "by_status": {}, "by_tier": {}, "histogram": {}}
+    result: dict[str, Any] = {
+        "total": 0, "by_status": {}, "by_tier": {}, "histogram": {}, "mean": None,
+    }  # fmt: skip
     # GROUPING() bits: status=4, tier=2, bucket=1; a set bit means "not grouped by".
     for row in rows:
         level, n = row["level"], row["n"]
@@ -189,7 +193,7 @@ async def stats(conn: asyncpg.Connection, owner_id: UUID) -> dict[str, Any]:
         elif level == 0b110 and row["bucket"] is not None:
             result["histogram"][row["bucket"]] = n
         elif level == 0b111:
-            result["total"] = n
+            result["total"], result["mean"] = n, row["mean"]
     return result
 
 

@@ -1,0 +1,110 @@
+"""The conversation list's URL: filters, sort, page size and position, and the chips they make."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, cast, get_args
+
+from pydantic import ValidationError
+from starlette.datastructures import QueryParams
+
+from shared.models.query import ConversationFilters, SortKey
+
+SORTS: tuple[str, ...] = get_args(SortKey)
+PAGE_SIZES = (10, 25, 50, 100)
+_MULTI = ("status", "tier")
+_SINGLE = ("persona", "emotion", "topic", "q", "quality_min", "quality_max", "flagged")
+_LABELS = {
+    "status": "Status",
+    "tier": "Tier",
+    "persona": "Persona",
+    "emotion": "Emotion",
+    "topic": "Topic",
+    "q": "Search",
+    "quality_min": "Quality ≥",
+    "quality_max": "Quality ≤",
+    "flagged": "Flagged",
+}
+
+
+@dataclass
+class ListView:
+    """Everything the URL says about the list, already validated."""
+
+    filters: ConversationFilters
+    sort: SortKey
+    limit: int
+    cursor: str | None
+    start: int
+    base: dict[str, Any]  # the filter and sort parameters, to rebuild links
+    errors: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def chips(self) -> list[dict[str, Any]]:
+        """One removable chip per active filter value."""
+        chips = []
+        for key in (*_MULTI, *_SINGLE):
+            value = self.base.get(key)
+            values = value if isinstance(value, list) else [value] if value else []
+            for item in values:
+                rest = [v for v in values if v != item] if key in _MULTI else None
+                chips.append(
+                    {
+                        "key": key,
+                        "label": _LABELS[key],
+                        "value": str(item),
+                        "remove": {**self.base, key: rest},
+                    }
+                )
+        return chips
+
+
+def _clean(params: QueryParams) -> dict[str, Any]:
+    raw: dict[str, Any] = {key: [v for v in params.getlist(key) if v.strip()] for key in _MULTI}
+    for key in _SINGLE:
+        value = (params.get(key) or "").strip()
+        if value:
+            raw[key] = value
+    return raw
+
+
+def parse(params: QueryParams) -> ListView:
+    """The view a URL describes; invalid filter values are dropped and reported by field."""
+    raw = _clean(params)
+    errors: dict[str, str] = {}
+    try:
+        filters = ConversationFilters(**raw)
+    except ValidationError as exc:
+        for err in exc.errors():
+            name = str(err["loc"][0]) if err["loc"] else "quality_min"
+            errors[name] = err["msg"]
+            raw.pop(name, None)
+        if not any(err["loc"] for err in exc.errors()):
+            raw.pop("quality_min", None)
+        filters = ConversationFilters(**raw)
+    asked = params.get("sort") or "-created_at"
+    sort = cast(SortKey, asked if asked in SORTS else "-created_at")
+    limit = _int(params.get("limit"), 25)
+    limit = limit if limit in PAGE_SIZES else 25
+    base = {
+        **raw,
+        "sort": sort if sort != "-created_at" else None,
+        "limit": limit if limit != 25 else None,
+    }
+    cursor = params.get("cursor") or None
+    start = max(1, _int(params.get("start"), 1)) if cursor else 1
+    return ListView(filters, sort, limit, cursor, start, base, errors)
+
+
+def _int(value: str | None, default: int) -> int:
+    try:
+        return int(value) if value else default
+    except ValueError:
+        return default
+
+
+def sort_link(view: ListView, column: str) -> dict[str, Any]:
+    """The query for a sortable header: ascending first, then toggling."""
+    current = view.sort
+    target = f"-{column}" if current == column else column
+    return {**view.base, "sort": target}
