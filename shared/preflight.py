@@ -3,7 +3,9 @@
 A port already taken, PostgreSQL or Redis out of reach, or a database missing migrations would
 otherwise surface as a few screens of tracebacks from deep inside uvicorn, asyncpg or arq.
 `preflight(...)` runs before a service starts and exits with status 2 and one line naming the
-setting that fixes the problem.
+setting that fixes the problem. Workers (`preflight_worker`) exit so only for a set-up mistake
+(a taken port, missing migrations); PostgreSQL or Redis out of reach is an outage, which they
+name in one line and then wait out.
 """
 
 from __future__ import annotations
@@ -29,10 +31,12 @@ _TIMEOUT = 3.0
 class PreflightFailed(Exception):
     """One start-up problem and what fixes it."""
 
-    def __init__(self, problem: str, fix: str) -> None:
+    def __init__(self, problem: str, fix: str, *, unreachable: bool = False) -> None:
         super().__init__(f"{problem}; {fix}")
         self.problem = problem
         self.fix = fix
+        # An outage (not a mistake in the set-up): a worker waits for it instead of exiting.
+        self.unreachable = unreachable
 
 
 @dataclass(frozen=True)
@@ -76,6 +80,7 @@ async def check_postgres(settings: Settings) -> None:
         raise PreflightFailed(
             f"cannot reach PostgreSQL at {where(settings.database_url)} ({_reason(exc)})",
             "start it (`make services`) or set DATABASE_URL",
+            unreachable=True,
         ) from exc
     try:
         applied = await _applied_migrations(conn)
@@ -107,6 +112,7 @@ async def check_redis(settings: Settings) -> None:
         raise PreflightFailed(
             f"cannot reach Redis at {where(settings.redis_url)} ({_reason(exc)})",
             "start it (`make services`) or set REDIS_URL",
+            unreachable=True,
         ) from exc
     finally:
         await client.aclose()
@@ -130,12 +136,44 @@ def preflight(service: str, settings: Settings, ports: Sequence[Port] = ()) -> N
     try:
         asyncio.run(run_checks(settings, ports))
     except PreflightFailed as failure:
-        print(f"convoforge {service}: {failure.problem}; {failure.fix}", file=sys.stderr)
+        _say(service, failure)
         raise SystemExit(2) from None
 
 
+def _say(service: str, failure: PreflightFailed, suffix: str = "") -> None:
+    print(f"convoforge {service}: {failure.problem}; {failure.fix}{suffix}", file=sys.stderr)
+
+
+async def wait_for_services(service: str, settings: Settings) -> None:
+    """PostgreSQL and Redis checks that wait out an outage (one line, then capped backoff).
+
+    Workers ride out outages of any length (issue 11), including one that is already going on
+    when they start; a set-up mistake (missing migrations) still raises.
+    """
+    delay, said = 0.5, ""
+    while True:
+        try:
+            await check_postgres(settings)
+            await check_redis(settings)
+            return
+        except PreflightFailed as failure:
+            if not failure.unreachable:
+                raise
+            if str(failure) != said:
+                _say(service, failure, "; waiting for it")
+                said = str(failure)
+        await asyncio.sleep(delay)
+        delay = min(delay * 2, settings.worker_redis_backoff_max_seconds)
+
+
 def preflight_worker(service: str, settings: Settings) -> None:
-    """A worker's checks: its metrics port (unless 0 = any), PostgreSQL, Redis, migrations."""
+    """A worker's checks: its metrics port (unless 0 = any), migrations; waits for PG/Redis."""
     port = int(getattr(settings, f"{service}_metrics_port"))
     ports = [Port(settings.metrics_host, port, f"{service.upper()}_METRICS_PORT")] if port else []
-    preflight(service, settings, ports)
+    try:
+        for taken in ports:
+            check_port(taken)
+        asyncio.run(wait_for_services(service, settings))
+    except PreflightFailed as failure:
+        _say(service, failure)
+        raise SystemExit(2) from None

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import sys
 
 import uvicorn
 from fastapi import FastAPI
@@ -12,6 +11,7 @@ from uvicorn.supervisors.multiprocess import Multiprocess
 
 from services.api.app import create_app
 from services.api.metrics import PROCESSES
+from shared.logging import configure_logging, get_logger
 from shared.metrics import MULTIPROC_ENV, mark_process_dead, prepare_multiprocess_dir
 from shared.preflight import Port, preflight
 from shared.settings import Settings, get_settings
@@ -65,7 +65,11 @@ def main() -> None:
     """Run uvicorn; with several workers, metrics are shared through PROMETHEUS_MULTIPROC_DIR."""
     settings = get_settings()
     preflight("api", settings, [Port(settings.api_host, settings.api_port, "API_PORT")])
-    print(banner(settings), file=sys.stderr, flush=True)
+    # Through the logger, so the line is JSON like every other one when LOG_FORMAT=json.
+    configure_logging(settings)
+    get_logger(__name__).info(
+        "api.listening", message=banner(settings), public_base_url=settings.public_base_url
+    )
     operator_dir = MULTIPROC_ENV in os.environ  # theirs to keep; a temporary one is ours
     metrics_dir = prepare_multiprocess_dir(settings.api_workers)
     config = uvicorn.Config(

@@ -3,6 +3,7 @@ or a missing migration, and no traceback."""
 
 from __future__ import annotations
 
+import asyncio
 import socket
 import subprocess
 import sys
@@ -12,7 +13,7 @@ from collections.abc import Iterator
 import pytest
 
 from shared.db.bootstrap import drop_database, ensure_role_and_database
-from shared.preflight import Port, PreflightFailed, check_port, run_checks
+from shared.preflight import Port, PreflightFailed, check_port, run_checks, wait_for_services
 from shared.settings import Settings
 from tests.conftest import ADMIN_URL, APP_ROLE
 from tests.support.servers import ROOT, free_port
@@ -94,3 +95,43 @@ def test_second_instance_exits_with_one_line(
     assert lines[0].startswith(f"convoforge {service}: port {taken_port}")
     assert setting in lines[0]
     assert "Traceback" not in done.stderr + done.stdout
+
+
+async def test_a_worker_waits_out_redis_that_is_down_at_start(
+    settings: Settings, capsys: pytest.CaptureFixture[str]
+) -> None:
+    port = free_port()
+    down = settings.model_copy(
+        update={"redis_url": f"redis://127.0.0.1:{port}/0", "worker_redis_backoff_max_seconds": 0.2}
+    )
+    waiting = asyncio.create_task(wait_for_services("generator", down))
+    await asyncio.sleep(1.0)
+    assert not waiting.done(), "the worker gave up instead of waiting for Redis"
+    server = await asyncio.create_subprocess_exec(
+        "redis-server", "--port", str(port), "--bind", "127.0.0.1", "--save", "",
+        "--appendonly", "no", stdout=asyncio.subprocess.DEVNULL,
+    )  # fmt: skip
+    try:
+        await asyncio.wait_for(waiting, timeout=30)
+    finally:
+        server.terminate()
+        await asyncio.wait_for(server.wait(), timeout=10)
+    lines = capsys.readouterr().err.strip().splitlines()
+    assert len(lines) == 1, lines  # said once, however long the wait
+    assert lines[0].startswith(f"convoforge generator: cannot reach Redis at 127.0.0.1:{port}/0")
+    assert lines[0].endswith("waiting for it")
+
+
+async def test_a_worker_still_refuses_a_database_without_migrations(settings: Settings) -> None:
+    name = f"convoforge_test_premig_{uuid.uuid4().hex[:8]}"
+    url = f"postgresql://{APP_ROLE}@127.0.0.1:5432/{name}"
+    await ensure_role_and_database(ADMIN_URL, url)
+    try:
+        with pytest.raises(PreflightFailed) as caught:
+            await asyncio.wait_for(
+                wait_for_services("generator", settings.model_copy(update={"database_url": url})),
+                timeout=30,
+            )
+    finally:
+        await drop_database(ADMIN_URL, name)
+    assert "missing" in caught.value.problem
