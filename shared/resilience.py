@@ -18,11 +18,14 @@ from arq.connections import RedisSettings, create_pool
 from arq.worker import Worker
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
+from redis.exceptions import WatchError
 
 from shared.logging import get_logger
 
 log = get_logger(__name__)
-REDIS_DOWN: Final = (RedisConnectionError, RedisTimeoutError, ConnectionError, OSError)
+# redis-py turns a connection lost while a key is WATCHed into a WatchError ("A ConnectionError
+# occurred on while watching ..."); arq handles the real WatchError (key changed) itself.
+REDIS_DOWN: Final = (RedisConnectionError, RedisTimeoutError, WatchError, ConnectionError, OSError)
 _FIRST_DELAY: Final = 0.5
 
 
