@@ -11,6 +11,7 @@ from __future__ import annotations
 import base64
 import binascii
 import hashlib
+import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -23,6 +24,7 @@ from fastapi import Query
 from pydantic import BaseModel
 
 from shared.errors import ValidationFailed
+from shared.models.scores import SCORE_COLUMNS
 from shared.models.text import Text, text_problem
 
 T = TypeVar("T")
@@ -43,11 +45,20 @@ def _quality(raw: str) -> Decimal:
     return value
 
 
+def _score(raw: str) -> float:
+    """A judge score's sort key: 0-1 or 1-5, or -1 for none (the SQL casts it to real)."""
+    value = float(raw)
+    if not math.isfinite(value) or not -1 <= value <= 5:
+        raise ValueError("score sort key out of range")
+    return value
+
+
 _DECODERS: dict[str, Callable[[str], Any]] = {
     "created_at": datetime.fromisoformat,
     "quality_score": _quality,
     "title": str,
     "status": str,
+    **dict.fromkeys(SCORE_COLUMNS, _score),
 }
 
 

@@ -402,6 +402,11 @@ def _build_draft(header: _Header, pairs: list[_Pair], doc: JsonObject) -> Conver
         tags=_tags(header),
         quality_score=quality_score,
         quality_metrics=quality_metrics,
+        # The storage spec's 1-5 criteria, mean over the pairs (also kept in quality_metrics).
+        empathy_score=quality_metrics.get("empathy"),
+        clarity_score=quality_metrics.get("clarity"),
+        appropriateness_score=quality_metrics.get("appropriateness"),
+        brand_voice_score=quality_metrics.get("brand_voice"),
         system_prompt=_system_prompts(ordered)[0],
         starting_emotion=first.primary,
         starting_intensity=first.intensity,

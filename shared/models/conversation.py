@@ -8,10 +8,13 @@ from enum import StrEnum
 from typing import Annotated, Any
 from uuid import UUID
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from shared.models.scores import ConversationScores, QualitySource
 
 Unit = Annotated[float, Field(ge=0, le=1)]
 Count = Annotated[int, Field(ge=0)]
+FivePoint = Annotated[float, Field(ge=1, le=5, allow_inf_nan=False)]
 
 
 class Tier(StrEnum):
@@ -125,8 +128,26 @@ class ConversationDraft(BaseModel):
     estimated_cost_usd: Decimal | None = None
     actual_cost_usd: Decimal | None = None
     generation_duration_ms: Count | None = None
+    # The storage spec's 1-5 criteria an imported file carries (mean over its pairs), and where
+    # quality_score came from: NULL exactly when quality_score is NULL (0013).
+    empathy_score: FivePoint | None = None
+    clarity_score: FivePoint | None = None
+    appropriateness_score: FivePoint | None = None
+    brand_voice_score: FivePoint | None = None
+    quality_source: QualitySource | None = None
     turns: list[TurnDraft] = Field(default_factory=list)
     document: dict[str, Any] = Field(default_factory=dict)
+
+    @model_validator(mode="after")
+    def _source_of_score(self) -> ConversationDraft:
+        """A score without a source is the import's own or the structural one."""
+        if self.quality_score is None:
+            object.__setattr__(self, "quality_source", None)
+        elif self.quality_source is None:
+            imported = self.source is ConversationSource.IMPORT
+            source = QualitySource.IMPORTED if imported else QualitySource.STRUCTURAL
+            object.__setattr__(self, "quality_source", source)
+        return self
 
     @field_validator("quality_score")
     @classmethod
@@ -153,8 +174,9 @@ class Turn(BaseModel):
     metadata: dict[str, Any]
 
 
-class Conversation(BaseModel):
-    """A stored conversation row (turns are loaded separately)."""
+class Conversation(ConversationScores):
+    """A stored conversation row (turns are loaded separately; the judge's columns come from
+    ConversationScores)."""
 
     id: UUID
     owner_id: UUID

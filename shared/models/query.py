@@ -5,19 +5,25 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import ConfigDict, Field, model_validator
 
 from shared.models.conversation import ConversationStatus, Tier
+from shared.models.scores import ScoreFilters
 from shared.models.text import Text
 
 SortKey = Literal[
     "created_at", "-created_at", "quality_score", "-quality_score", "title", "-title",
     "status", "-status",
+    "coherence_score", "-coherence_score", "relevance_score", "-relevance_score",
+    "completeness_score", "-completeness_score", "quality_overall", "-quality_overall",
+    "empathy_score", "-empathy_score", "clarity_score", "-clarity_score",
+    "appropriateness_score", "-appropriateness_score", "brand_voice_score", "-brand_voice_score",
 ]  # fmt: skip
 
 
-class ConversationFilters(BaseModel):
-    """Every filter of GET /v1/conversations; all optional, combined with AND."""
+class ConversationFilters(ScoreFilters):
+    """Every filter of GET /v1/conversations; all optional, combined with AND (the judge's
+    score bounds and quality_source come from ScoreFilters)."""
 
     model_config = ConfigDict(extra="forbid")
 
@@ -35,9 +41,13 @@ class ConversationFilters(BaseModel):
 
     @model_validator(mode="after")
     def _ranges(self) -> ConversationFilters:
+        problems = []
         low, high = self.quality_min, self.quality_max
         if low is not None and high is not None and low > high:
-            raise ValueError("quality_min must not be greater than quality_max")
+            problems.append("quality_min must not be greater than quality_max")
+        problems += self.crossed_scores()
         if self.created_from and self.created_to and self.created_from > self.created_to:
-            raise ValueError("created_from must not be after created_to")
+            problems.append("created_from must not be after created_to")
+        if problems:
+            raise ValueError("; ".join(problems))
         return self

@@ -24,6 +24,7 @@ from services.api.conversations.schemas import (
     Stats,
     StatusChange,
 )
+from services.api.conversations.score_params import score_filter_params
 from services.api.deps import PoolDep, PrincipalDep, SettingsDep, StorageDep, TenantConnDep
 from services.api.errors import validation_details
 from services.api.openapi import errors
@@ -64,13 +65,14 @@ async def list_filters(  # async: FastAPI would run a plain def in its threadpoo
     created_to: datetime | None = None,
     flagged: bool | None = None,
     q: Annotated[Text | None, Query(min_length=1, max_length=500)] = None,
+    scores: Annotated[dict[str, Any], Depends(score_filter_params)] = {},  # noqa: B006
 ) -> ConversationFilters:
     """Query parameters → filters; cross-field problems become a 422 like any other."""
     try:
         return ConversationFilters(
             status=status, tier=tier, persona=persona, emotion=emotion, topic=topic,
             quality_min=quality_min, quality_max=quality_max, created_from=created_from,
-            created_to=created_to, flagged=flagged, q=q,
+            created_to=created_to, flagged=flagged, q=q, **scores,
         )  # fmt: skip
     except ValidationError as exc:
         details = validation_details(exc.errors())

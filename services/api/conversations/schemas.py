@@ -123,6 +123,15 @@ class ReviewList(BaseModel):
     items: list[Review]
 
 
+class ScoreDistribution(BaseModel):
+    """One score's distribution: buckets keyed by their lower bound (0-1 scores: ten 0.1-wide
+    buckets "0.0".."0.9", the last holding 1.0; 1-5 scores: "1".."4", the last holding 5)."""
+
+    scored: int
+    mean: float | None
+    histogram: dict[str, int]
+
+
 class Stats(BaseModel):
     """Totals, a quality histogram (bucket n = scores in [n, n+1), 9 includes 10) and approvals."""
 
@@ -132,6 +141,14 @@ class Stats(BaseModel):
     quality_histogram: dict[str, int]
     approval_rate: float | None
     mean_quality: float | None = Field(default=None, description="mean quality score (0-10)")
+    scores: dict[str, ScoreDistribution] = Field(
+        default_factory=dict,
+        description="per judge score column: how many rows are scored, the mean, a histogram",
+    )
+    by_quality_source: dict[str, int] = Field(
+        default_factory=dict,
+        description="rows by where quality_score came from (judge, structural, imported, none)",
+    )
 
 
 class FileLink(BaseModel):

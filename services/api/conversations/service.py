@@ -25,6 +25,7 @@ from shared.conversations.seed_format import parse_seed_bytes, parse_seed_docume
 from shared.db.pool import tenant_transaction
 from shared.db.repositories import conversation_queries as queries
 from shared.db.repositories import conversations as repo
+from shared.db.repositories import score_queries
 from shared.errors import DomainError, NotFound
 from shared.models.conversation import Conversation, ConversationDraft
 from shared.models.conversation import ConversationStatus as S
@@ -242,6 +243,7 @@ async def delete(
 async def stats(conn: asyncpg.Connection, owner_id: UUID) -> Stats:
     """Totals by status and tier, histogram, approval rate (approved / reviewed)."""
     raw = await queries.stats(conn, owner_id)
+    scored = await score_queries.score_stats(conn, owner_id)
     by_status: dict[str, int] = raw["by_status"]
     approved = by_status.get(S.APPROVED, 0)
     reviewed = approved + by_status.get(S.REJECTED, 0)
@@ -253,6 +255,8 @@ async def stats(conn: asyncpg.Connection, owner_id: UUID) -> Stats:
         quality_histogram=histogram,
         approval_rate=round(approved / reviewed, 4) if reviewed else None,
         mean_quality=round(raw["mean"], 2) if raw["mean"] is not None else None,
+        scores=scored["scores"],
+        by_quality_source=scored["by_quality_source"],
     )
 
 

@@ -8,9 +8,11 @@ from uuid import UUID
 
 import asyncpg
 
+from shared.db.repositories import score_queries
 from shared.db.repositories.conversations import CONVERSATION_COLUMNS, to_conversation
 from shared.models.conversation import Conversation
 from shared.models.query import ConversationFilters, SortKey
+from shared.models.scores import SCORE_COLUMNS
 
 
 @dataclass(frozen=True)
@@ -33,7 +35,13 @@ SORT_KEYS: dict[str, _SortKey] = {
     ),
     "title": _SortKey("title_key", "title_key", "{}::text"),
     "status": _SortKey("status", "status", "{}::text"),
-}
+    # The judge's scores (0017): stored real keys, NULL as -1; float4 comparisons are leakproof.
+    **{
+        score: _SortKey(score_queries.sort_column(score), score_queries.sort_column(score),
+                        "{}::real")
+        for score in SCORE_COLUMNS
+    },
+}  # fmt: skip
 
 
 @dataclass
@@ -81,6 +89,8 @@ def where_for(owner_id: UUID, filters: ConversationFilters) -> _Where:
         where.add("created_at <= {}", filters.created_to)
     if filters.flagged is not None:
         where.add("is_flagged = {}", filters.flagged)
+    for template, value in score_queries.filter_clauses(filters):
+        where.add(template, value)
     if filters.q:
         # Indexable (conversations_owner_search_idx) once ts_match_vq, the function of @@, is
         # LEAKPROOF: shared/db/bootstrap.py marks it when it runs as a superuser.

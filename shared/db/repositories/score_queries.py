@@ -1,0 +1,109 @@
+"""The judge's scores in the conversation list and stats: filter clauses, sort keys, distributions.
+
+Kept apart from conversation_queries so the score distributions can be folded into whatever
+computes the rest of the stats (one pass over the tenant's rows, FILTER aggregates).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+from uuid import UUID
+
+import asyncpg
+
+from shared.models.scores import SCORE_BOUNDS, SCORE_COLUMNS, QualitySource, ScoreFilters
+
+# Histogram buckets per score: ten 0.1-wide buckets on 0-1 (bucket "0.9" holds 0.9-1.0, 1.0
+# included), four 1-wide buckets on 1-5 (bucket "4" holds 4-5, 5 included).
+UNIT_BUCKETS = 10
+FIVE_POINT_BUCKETS = 4
+
+
+def sort_column(score: str) -> str:
+    """The stored non-null sort key of a score column (0017): NULL sorts as -1."""
+    return f"{score.removesuffix('_score')}_key"
+
+
+def filter_clauses(filters: ScoreFilters) -> list[tuple[str, Any]]:
+    """(template with one `{}` for the parameter, value) per score filter that is set.
+
+    Plain comparisons of the real columns: float48ge/float48le are LEAKPROOF, so under forced
+    row-level security they stay usable in an index condition.
+    """
+    clauses: list[tuple[str, Any]] = [
+        (f"{column} {op} {{}}::float8", value) for column, op, value in filters.score_bounds()
+    ]
+    sources = [source.value for source in filters.quality_source]
+    if len(sources) == 1:
+        clauses.append(("quality_source = {}", sources[0]))
+    elif sources:
+        clauses.append(("quality_source = ANY({}::text[])", sources))
+    return clauses
+
+
+def _bucket_sql(score: str) -> str:
+    low, high = SCORE_BOUNDS[score]
+    buckets = UNIT_BUCKETS if high - low == 1 else FIVE_POINT_BUCKETS
+    width = (high - low) / buckets
+    return f"least(floor(({score} - {low}) / {width})::int, {buckets - 1})"
+
+
+def _distribution_columns(score: str) -> list[str]:
+    low, high = SCORE_BOUNDS[score]
+    buckets = UNIT_BUCKETS if high - low == 1 else FIVE_POINT_BUCKETS
+    columns = [
+        f"count({score}) AS {score}__n",
+        f"avg({score})::float8 AS {score}__mean",
+    ]
+    bucket = _bucket_sql(score)
+    columns += [f"count(*) FILTER (WHERE {bucket} = {i}) AS {score}__b{i}" for i in range(buckets)]
+    return columns
+
+
+def _source_columns() -> list[str]:
+    return [
+        f"count(*) FILTER (WHERE quality_source = '{source.value}') AS source__{source.value}"
+        for source in QualitySource
+    ] + ["count(*) FILTER (WHERE quality_source IS NULL) AS source__none"]
+
+
+# One scan of the tenant's live rows, every figure a (FILTER) aggregate.
+SCORE_STATS_SQL = (
+    "SELECT "
+    + ", ".join([*(c for score in SCORE_COLUMNS for c in _distribution_columns(score))])
+    + ", "
+    + ", ".join(_source_columns())
+    + " FROM conversations WHERE owner_id = $1 AND deleted_at IS NULL"
+)
+
+
+def bucket_label(score: str, index: int) -> str:
+    """A bucket's lower bound as its key: "0.3" on 0-1, "2" on 1-5."""
+    low, high = SCORE_BOUNDS[score]
+    if high - low == 1:
+        return f"{low + index / UNIT_BUCKETS:.1f}"
+    return str(int(low) + index)
+
+
+def shape_score_stats(row: asyncpg.Record | dict[str, Any]) -> dict[str, Any]:
+    """The row of SCORE_STATS_SQL as {"scores": {score: {...}}, "by_quality_source": {...}}."""
+    scores: dict[str, Any] = {}
+    for score in SCORE_COLUMNS:
+        low, high = SCORE_BOUNDS[score]
+        buckets = UNIT_BUCKETS if high - low == 1 else FIVE_POINT_BUCKETS
+        mean = row[f"{score}__mean"]
+        scores[score] = {
+            "scored": row[f"{score}__n"],
+            "mean": None if mean is None else round(mean, 4),
+            "histogram": {bucket_label(score, i): row[f"{score}__b{i}"] for i in range(buckets)},
+        }
+    sources = {source.value: row[f"source__{source.value}"] for source in QualitySource}
+    sources["none"] = row["source__none"]
+    return {"scores": scores, "by_quality_source": sources}
+
+
+async def score_stats(conn: asyncpg.Connection, owner_id: UUID) -> dict[str, Any]:
+    """Per score: how many rows are scored, the mean and a histogram; counts by quality_source."""
+    row = await conn.fetchrow(SCORE_STATS_SQL, owner_id)
+    assert row is not None
+    return shape_score_stats(row)
