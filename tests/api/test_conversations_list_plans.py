@@ -32,13 +32,16 @@ ROWS = 20_000
 # what the search index is for: a common one is found sooner by walking the sort's own index).
 _SEED = """
 INSERT INTO conversations (owner_id, conversation_id, title, persona, emotion, topic, tier,
-                           status, quality_score, object_key, byte_size, sha256, created_at)
+                           status, quality_score, object_key, byte_size, sha256, created_at,
+                           coherence_score, quality_overall, brand_voice_score)
 SELECT $1::uuid, 'plan-' || g,
        (ARRAY['Anxious', 'Calm', 'Hopeful', 'Angry'])[1 + g % 4] || ' '
            || CASE WHEN g % 1000 = 0 THEN 'zebra keeper' ELSE 'saver' END,
        'Persona ' || g % 20, 'Emotion ' || g % 12, 'Topic ' || g % 15,
        'template', 'pending_review', (g % 100) / 10.0, 'plans/' || g, 1, repeat('0', 64),
-       now() - g * interval '1 minute'
+       now() - g * interval '1 minute',
+       CASE WHEN g % 3 > 0 THEN (g % 101) / 100.0 END, CASE WHEN g % 3 > 0 THEN (g % 97) / 96.0 END,
+       CASE WHEN g % 2 = 0 THEN 1 + g % 5 END
   FROM generate_series(1, $2) g
 """
 
@@ -185,6 +188,10 @@ async def test_search_statements_are_never_planned_generically(
         ("title", "Calm", "conversations_owner_title_sort_idx"),
         ("-title", "Calm", "conversations_owner_title_sort_idx"),
         ("status", "approved", "conversations_owner_status_key_idx"),
+        ("-coherence_score", 0.5, "conversations_owner_coherence_sort_idx"),
+        ("coherence_score", 0.5, "conversations_owner_coherence_sort_idx"),
+        ("-quality_overall", 0.25, "conversations_owner_quality_overall_sort_idx"),
+        ("brand_voice_score", 3.0, "conversations_owner_brand_voice_sort_idx"),
     ],
 )
 async def test_next_page_starts_in_the_index(

@@ -42,3 +42,16 @@ async def create_account(
     key = mint_key()
     await users_repo.insert_api_key(conn, user_id=user.id, name="test", key=key)
     return Account(user=user, key=key.plaintext, prefix=key.prefix)
+
+
+async def set_scores(conn: asyncpg.Connection, id: uuid.UUID, **columns: object) -> None:
+    """Set judge columns of a conversation directly (as the judge would), in the caller's
+    tenant transaction; `quality_score` follows `quality_overall` unless given."""
+    if "quality_overall" in columns and "quality_score" not in columns:
+        overall = columns["quality_overall"]
+        columns["quality_score"] = None if overall is None else round(10 * float(overall), 1)  # type: ignore[arg-type]
+    names = list(columns)
+    assignments = ", ".join(f"{name} = ${i}" for i, name in enumerate(names, start=2))
+    await conn.execute(
+        f"UPDATE conversations SET {assignments} WHERE id = $1", id, *columns.values()
+    )

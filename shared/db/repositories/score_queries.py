@@ -27,11 +27,12 @@ def sort_column(score: str) -> str:
 def filter_clauses(filters: ScoreFilters) -> list[tuple[str, Any]]:
     """(template with one `{}` for the parameter, value) per score filter that is set.
 
-    Plain comparisons of the real columns: float48ge/float48le are LEAKPROOF, so under forced
-    row-level security they stay usable in an index condition.
+    The bound is compared as a real, as the column holds it: 0.24 as a real is below 0.24 as
+    a double, so a double bound would miss the row whose score is exactly the bound. float4ge/le
+    are LEAKPROOF, so under forced row-level security they stay usable in an index condition.
     """
     clauses: list[tuple[str, Any]] = [
-        (f"{column} {op} {{}}::float8", value) for column, op, value in filters.score_bounds()
+        (f"{column} {op} {{}}::real", value) for column, op, value in filters.score_bounds()
     ]
     sources = [source.value for source in filters.quality_source]
     if len(sources) == 1:
@@ -42,10 +43,13 @@ def filter_clauses(filters: ScoreFilters) -> list[tuple[str, Any]]:
 
 
 def _bucket_sql(score: str) -> str:
+    """The bucket index of a score. Through numeric, which reads a real as written (0.7, where
+    the real itself is 0.69999999 and would fall in bucket 6). least() skips NULLs, so the
+    FILTER also says the score is there."""
     low, high = SCORE_BOUNDS[score]
     buckets = UNIT_BUCKETS if high - low == 1 else FIVE_POINT_BUCKETS
     width = (high - low) / buckets
-    return f"least(floor(({score} - {low}) / {width})::int, {buckets - 1})"
+    return f"least(floor(({score}::numeric - {low:g}) / {width:g})::int, {buckets - 1})"
 
 
 def _distribution_columns(score: str) -> list[str]:
@@ -56,7 +60,7 @@ def _distribution_columns(score: str) -> list[str]:
         f"avg({score})::float8 AS {score}__mean",
     ]
     bucket = _bucket_sql(score)
-    columns += [f"count(*) FILTER (WHERE {bucket} = {i}) AS {score}__b{i}" for i in range(buckets)]
+    columns += [f"count(*) FILTER (WHERE {score} IS NOT NULL AND {bucket} = {i}) AS {score}__b{i}" for i in range(buckets)]
     return columns
 
 
