@@ -44,7 +44,7 @@ async def create_account(
     return Account(user=user, key=key.plaintext, prefix=key.prefix)
 
 
-async def set_scores(conn: asyncpg.Connection, id: uuid.UUID, **columns: object) -> None:
+async def set_scores(conn: asyncpg.Connection, id: uuid.UUID | str, **columns: object) -> None:
     """Set judge columns of a conversation directly (as the judge would), in the caller's
     tenant transaction; `quality_score` follows `quality_overall` unless given."""
     if "quality_overall" in columns and "quality_score" not in columns:
@@ -53,5 +53,7 @@ async def set_scores(conn: asyncpg.Connection, id: uuid.UUID, **columns: object)
     names = list(columns)
     assignments = ", ".join(f"{name} = ${i}" for i, name in enumerate(names, start=2))
     await conn.execute(
-        f"UPDATE conversations SET {assignments} WHERE id = $1", id, *columns.values()
+        f"UPDATE conversations SET {assignments} WHERE id = $1",
+        uuid.UUID(str(id)),
+        *columns.values(),
     )

@@ -60,7 +60,11 @@ def _distribution_columns(score: str) -> list[str]:
         f"avg({score})::float8 AS {score}__mean",
     ]
     bucket = _bucket_sql(score)
-    columns += [f"count(*) FILTER (WHERE {score} IS NOT NULL AND {bucket} = {i}) AS {score}__b{i}" for i in range(buckets)]
+    present = f"{score} IS NOT NULL"
+    columns += [
+        f"count(*) FILTER (WHERE {present} AND {bucket} = {i}) AS {score}__b{i}"
+        for i in range(buckets)
+    ]
     return columns
 
 
