@@ -242,6 +242,20 @@ class ExportConversation:
     scenario_id: UUID | None = None
     edge_case_id: UUID | None = None
     model: str | None = None
+    # The judge's columns (0013), read with the metadata; None when absent.
+    coherence_score: float | None = None
+    relevance_score: float | None = None
+    completeness_score: float | None = None
+    quality_overall: float | None = None
+    empathy_score: float | None = None
+    clarity_score: float | None = None
+    appropriateness_score: float | None = None
+    brand_voice_score: float | None = None
+    quality_source: str | None = None
+    judge_rubric_version: int | None = None
+    judge_rationale: dict[str, Any] | None = None
+    duplicate_of: UUID | None = None
+    duplicate_similarity: float | None = None
     system_prompt: str | None = None
     turns: list[ExportTurn]
     reviews: list[ReviewEntry] = field(default_factory=list)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime, timedelta
@@ -159,11 +160,31 @@ HOSTILE_TURNS: list[tuple[Role, str]] = [
 
 @pytest.fixture
 def seed_conversations() -> list[ExportConversation]:
-    """The kit's two seed files: one with a system turn, one with only a system_prompt."""
+    """The kit's two seed files: one with a system turn, one with only a system_prompt; the
+    first judged, the second with imported 1-5 criteria and a near-duplicate link."""
+    judged = conversation_from_seed(FIXTURES / "fp-anxious-investor-001.json", system_as_turn=True)
+    imported = conversation_from_seed(FIXTURES / "fp-edge-crisis-002.json", system_as_turn=False)
     return [
-        conversation_from_seed(FIXTURES / "fp-anxious-investor-001.json", system_as_turn=True),
-        conversation_from_seed(FIXTURES / "fp-edge-crisis-002.json", system_as_turn=False),
+        dataclasses.replace(judged, **JUDGED),
+        dataclasses.replace(
+            imported, **IMPORTED, duplicate_of=judged.id, duplicate_similarity=0.83
+        ),
     ]
+
+
+# The judge's columns of the seed conversations (what export_source reads from 0013's columns).
+JUDGED: dict[str, Any] = {
+    "coherence_score": 0.9, "relevance_score": 0.85, "completeness_score": 0.7,
+    "quality_overall": 0.84, "empathy_score": 4.5, "clarity_score": 4.0,
+    "appropriateness_score": 5.0, "brand_voice_score": 3.5, "quality_source": "judge",
+    "judge_rubric_version": 3,
+    "judge_rationale": {"coherence": {"rationale": 'Keeps to the "fear", <b>calm</b>',
+                                      "weakest_turns": [4, 6]}},
+}  # fmt: skip
+IMPORTED: dict[str, Any] = {
+    "empathy_score": 4.25, "clarity_score": 3.75, "appropriateness_score": 4.0,
+    "brand_voice_score": 4.5, "quality_source": "imported",
+}  # fmt: skip
 
 
 @pytest.fixture

@@ -23,6 +23,7 @@ from shared.exports.formats import (
     get_transformer,
 )
 from shared.exports.formats.csv_format import safe_cell
+from shared.exports.formats.fields import DUPLICATE_FIELDS, JUDGE_FIELDS
 
 Exporter = Callable[[ExportOptions, list[ExportConversation]], tuple[bytes, ExportSummary]]
 MakeOptions = Callable[..., ExportOptions]
@@ -106,8 +107,11 @@ def test_jsonl_without_metadata_has_messages_only(
     assert all(set(json.loads(line)) == {"messages"} for line in data.splitlines())
 
 
-BASE_METADATA = {"conversation_id", "title", "tier", "persona", "emotion", "topic"}
-QUALITY = {"quality_score", "quality_metrics"}
+BASE_METADATA = {
+    "conversation_id", "title", "tier", "persona", "emotion", "topic", *DUPLICATE_FIELDS,
+}  # fmt: skip
+SCORES = {"quality_score", *JUDGE_FIELDS}
+QUALITY = SCORES | {"quality_metrics", "judge_rationale"}
 
 
 @pytest.mark.parametrize(
@@ -115,7 +119,7 @@ QUALITY = {"quality_score", "quality_metrics"}
     [
         ({}, BASE_METADATA | QUALITY),
         ({"include_quality_scores": False}, BASE_METADATA),
-        ({"include_full_content": False}, BASE_METADATA | {"quality_score"}),
+        ({"include_full_content": False}, BASE_METADATA | SCORES),
         ({"include_timestamps": True}, BASE_METADATA | QUALITY | {"created_at", "updated_at"}),
         (
             {"include_parent_references": True},
@@ -241,9 +245,11 @@ def test_csv_round_trips_every_cell(
         "role",
         "content",
         "quality_score",
+        *JUDGE_FIELDS,
         "persona",
         "emotion",
         "topic",
+        *DUPLICATE_FIELDS,
     ]
     expected = [
         [
@@ -255,14 +261,28 @@ def test_csv_round_trips_every_cell(
             role,
             csv_text(content),
             "" if conv.quality_score is None else str(conv.quality_score),
+            *("" if getattr(conv, f) is None else str(getattr(conv, f)) for f in JUDGE_FIELDS),
             csv_text(conv.persona),
             csv_text(conv.emotion),
             csv_text(conv.topic),
+            "" if conv.duplicate_of is None else str(conv.duplicate_of),
+            "" if conv.duplicate_similarity is None else str(conv.duplicate_similarity),
         ]
         for conv in conversations
         for number, role, content in expected_turns(conv)
     ]
     assert rows[1:] == expected
+    judged = dict(zip(rows[0], rows[1], strict=True))
+    assert judged["coherence_score"] == "0.9"
+    assert judged["quality_overall"] == "0.84"
+    assert judged["brand_voice_score"] == "3.5"
+    assert (judged["quality_source"], judged["judge_rubric_version"]) == ("judge", "3")
+    assert judged["duplicate_of"] == ""
+    imported = dict(zip(rows[0], rows[-len(expected_turns(conversations[2])) - 1], strict=True))
+    assert imported["coherence_score"] == ""  # not judged: an empty cell, not 0
+    assert (imported["empathy_score"], imported["quality_source"]) == ("4.25", "imported")
+    assert imported["duplicate_of"] == str(conversations[0].id)
+    assert imported["duplicate_similarity"] == "0.83"
 
 
 def test_csv_hostile_content_survives(
@@ -277,7 +297,7 @@ def test_csv_hostile_content_survives(
     assert len(contents[9]) == 10_000
     assert contents[8] == ""
     assert rows[1][0] == "'-hostile-slug"
-    assert rows[1][8] == "'=cmd|' /C calc'!A0"
+    assert rows[1][rows[0].index("persona")] == "'=cmd|' /C calc'!A0"
 
 
 @pytest.mark.parametrize(
@@ -307,16 +327,18 @@ def test_csv_formula_injection_rule(value: object, cell: str) -> None:
 @pytest.mark.parametrize(
     ("flags", "extra"),
     [
-        ({}, ["quality_score", "persona", "emotion", "topic"]),
+        ({}, ["quality_score", *JUDGE_FIELDS, "persona", "emotion", "topic", *DUPLICATE_FIELDS]),
         ({"include_metadata": False}, []),
-        ({"include_quality_scores": False}, ["persona", "emotion", "topic"]),
+        ({"include_quality_scores": False}, ["persona", "emotion", "topic", *DUPLICATE_FIELDS]),
         (
             {"include_timestamps": True, "include_parent_references": True},
             [
                 "quality_score",
+                *JUDGE_FIELDS,
                 "persona",
                 "emotion",
                 "topic",
+                *DUPLICATE_FIELDS,
                 "created_at",
                 "updated_at",
                 "parent_id",
@@ -335,8 +357,9 @@ def test_csv_columns_follow_flags(
     assert rows[0][7:] == extra
     assert all(len(row) == 7 + len(extra) for row in rows)
     if "created_at" in extra:
-        assert rows[1][11] == "2025-11-02T08:15:30.123456+00:00"
-        assert rows[1][13] == str(seed_conversations[0].parent_id)
+        cell = dict(zip(rows[0], rows[1], strict=True))
+        assert cell["created_at"] == "2025-11-02T08:15:30.123456+00:00"
+        assert cell["parent_id"] == str(seed_conversations[0].parent_id)
 
 
 # --- Markdown --------------------------------------------------------------------------------

@@ -25,6 +25,7 @@ from shared.models.export import (
     ReviewEntry,
 )
 from shared.models.query import ConversationFilters
+from shared.models.scores import SCORE_COLUMNS
 
 # What every file needs (identity, order, the summary's tier and quality) and what only the
 # metadata adds: a file without metadata does not pay for decoding the rest.
@@ -35,7 +36,11 @@ _ESSENTIAL_FIELDS = (
 _METADATA_FIELDS = (
     ", persona, emotion, topic, intent, tone, category, tags, quality_metrics, is_flagged, "
     "reviewed_at, reviewed_by, parent_id, parent_type, template_id, scenario_id, edge_case_id, "
-    "model"
+    "model, quality_source, judge_rubric_version, judge_rationale, duplicate_of"
+    # real -> numeric -> float8 writes a score as stored (0.9, not 0.8999999761581421).
+    + "".join(
+        f", {name}::numeric::float8 AS {name}" for name in (*SCORE_COLUMNS, "duplicate_similarity")
+    )
 )
 # Turns come aggregated, one array per column in turn order: one row per conversation instead of
 # one per turn (a tenth of the rows to decode, nothing to regroup), in the same statement.

@@ -1,10 +1,12 @@
 """CSV: UTF-8 with a BOM (so Excel reads it as UTF-8), one row per rendered turn.
 
 - Columns: conversation_id, title, status, tier, turn_number, role, content; with
-  ``include_metadata`` also quality_score (with ``include_quality_scores``), persona, emotion,
-  topic, then created_at, updated_at (``include_timestamps``) and parent_id
-  (``include_parent_references``). Approval history and ``include_full_content`` do not apply:
-  content is never shortened.
+  ``include_metadata`` also quality_score and the judge's columns (coherence_score,
+  relevance_score, completeness_score, quality_overall, empathy_score, clarity_score,
+  appropriateness_score, brand_voice_score, quality_source, judge_rubric_version; with
+  ``include_quality_scores``), persona, emotion, topic, duplicate_of, duplicate_similarity, then
+  created_at, updated_at (``include_timestamps``) and parent_id (``include_parent_references``).
+  Approval history and ``include_full_content`` do not apply: content is never shortened.
 - Standard ``csv`` quoting (QUOTE_MINIMAL, ``"`` doubled, ``\\r\\n`` row ends), so quotes,
   commas and CR/LF inside a cell survive Excel and any conforming reader.
 - Formula injection: every cell whose text starts with ``=``, ``+``, ``-``, ``@``, tab, CR *or*
@@ -31,6 +33,7 @@ from shared.exports.formats.base import (
     Transformer,
     export_turns,
 )
+from shared.exports.formats.fields import DUPLICATE_FIELDS, JUDGE_FIELDS
 
 BOM = b"\xef\xbb\xbf"
 FORMULA_TRIGGERS = ("=", "+", "-", "@", "\t", "\r", "'")
@@ -43,8 +46,8 @@ def csv_columns(options: ExportOptions) -> list[str]:
     columns = list(_BASE_COLUMNS)
     if options.include_metadata:
         if options.include_quality_scores:
-            columns.append("quality_score")
-        columns += ["persona", "emotion", "topic"]
+            columns += ["quality_score", *JUDGE_FIELDS]
+        columns += ["persona", "emotion", "topic", *DUPLICATE_FIELDS]
         if options.include_timestamps:
             columns += ["created_at", "updated_at"]
         if options.include_parent_references:
@@ -122,8 +125,11 @@ class CsvTransformer(Transformer):
         options = self.options
         if not options.include_metadata:
             return []
-        values: list[Any] = [conv.quality_score] if options.include_quality_scores else []
-        values += [conv.persona, conv.emotion, conv.topic]
+        values: list[Any] = []
+        if options.include_quality_scores:
+            values += [conv.quality_score, *(getattr(conv, name) for name in JUDGE_FIELDS)]
+        values += [conv.persona, conv.emotion, conv.topic, conv.duplicate_of]
+        values.append(conv.duplicate_similarity)
         if options.include_timestamps:
             values += [conv.created_at, conv.updated_at]
         if options.include_parent_references:

@@ -13,6 +13,7 @@ from typing import Any
 from uuid import UUID
 
 from shared.exports.formats.base import ExportConversation, ExportOptions, ExportTurn
+from shared.models.scores import SCORE_COLUMNS
 
 Getter = Callable[[ExportConversation, ExportOptions], Any]
 
@@ -72,9 +73,26 @@ def approval_history(conv: ExportConversation, options: ExportOptions) -> list[d
     return entries
 
 
+def _always(_: ExportOptions) -> bool:
+    return True
+
+
+def _column(name: str) -> Getter:
+    return lambda conv, _: getattr(conv, name)
+
+
+# The judge's scores (docs/quality.md) follow quality_score under include_quality_scores; its
+# rationale is bulky detail, like quality_metrics; duplicate links go with any metadata.
+JUDGE_FIELDS: tuple[str, ...] = (*SCORE_COLUMNS, "quality_source", "judge_rubric_version")
+DUPLICATE_FIELDS: tuple[str, ...] = ("duplicate_of", "duplicate_similarity")
+
 OPTIONAL_FIELDS: tuple[MetaField, ...] = (
     MetaField("quality_score", _scores, lambda c, _: c.quality_score),
+    *(MetaField(name, _scores, _column(name)) for name in JUDGE_FIELDS),
     MetaField("quality_metrics", _full_scores, lambda c, _: c.quality_metrics),
+    MetaField("judge_rationale", _full_scores, lambda c, _: c.judge_rationale),
+    MetaField("duplicate_of", _always, _id_of("duplicate_of")),
+    MetaField("duplicate_similarity", _always, _column("duplicate_similarity")),
     MetaField("created_at", _times, lambda c, _: c.created_at),
     MetaField("updated_at", _times, lambda c, _: c.updated_at),
     MetaField("parent_id", _parents, _id_of("parent_id")),

@@ -2,7 +2,9 @@
 
 Each conversation is ``# Conversation: {title}`` (the conversation_id when there is no
 title), a blank line, a bullet list of metadata (Conversation ID, Status and Tier always; the
-rest with ``include_metadata`` and the other flags), then per turn a blank line, a label
+rest with ``include_metadata`` and the other flags: with ``include_quality_scores`` the quality
+score, its source, the judge's 0-1 scores and 1-5 criteria that are set and the rubric version;
+a near-duplicate link when there is one), then per turn a blank line, a label
 (``**System:**``, ``**User:**``, ``**Assistant:**``), a blank line and the content as a
 blockquote in which every line starts with ``> `` (an empty line is a bare ``>``), so multi-line
 content stays inside the quote. Conversations are separated by a blank line, ``---`` and a
@@ -32,6 +34,7 @@ from shared.exports.formats.base import (
     Transformer,
     export_turns,
 )
+from shared.models.scores import FIVE_POINT_SCORES, UNIT_SCORES
 
 LABELS = {"system": "**System:**", "user": "**User:**", "assistant": "**Assistant:**"}
 HEADING = "# Conversation: "
@@ -115,8 +118,11 @@ class MarkdownTransformer(Transformer):
         if options.include_quality_scores:
             score = "n/a" if conv.quality_score is None else str(conv.quality_score)
             items.append(("Quality score", score))
+            items += judge_items(conv)
             if options.include_full_content and conv.quality_metrics:
                 items.append(("Quality metrics", _metrics(conv.quality_metrics)))
+        if conv.duplicate_of is not None:
+            items.append(("Near-duplicate of", duplicate_text(conv)))
         if options.include_timestamps:
             items.append(("Created", conv.created_at.isoformat()))
             items.append(("Updated", conv.updated_at.isoformat()))
@@ -138,6 +144,36 @@ class MarkdownTransformer(Transformer):
                 text += f" ({review.notes})"
             lines.append(f"  - {inline(text)}\n")
         return lines
+
+
+def judge_items(conv: ExportConversation) -> list[tuple[str, str]]:
+    """Where the score came from, the judge's 0-1 and 1-5 scores and its rubric version."""
+    items = [("Quality source", conv.quality_source or "none")]
+    unit = score_pairs(conv, UNIT_SCORES)
+    if unit:
+        items.append(("Judge scores (0-1)", unit))
+    five = score_pairs(conv, FIVE_POINT_SCORES)
+    if five:
+        items.append(("Criteria (1-5)", five))
+    if conv.judge_rubric_version is not None:
+        items.append(("Rubric version", str(conv.judge_rubric_version)))
+    return items
+
+
+def score_pairs(conv: ExportConversation, names: tuple[str, ...]) -> str:
+    """``coherence 0.9, relevance 0.8`` for the scores that are set (empty when none is)."""
+    pairs = []
+    for name in names:
+        value = getattr(conv, name)
+        if value is not None:
+            pairs.append(f"{name.removesuffix('_score')} {value:g}")
+    return ", ".join(pairs)
+
+
+def duplicate_text(conv: ExportConversation) -> str:
+    """The conversation this one nearly copies and how similar they are."""
+    similarity = conv.duplicate_similarity
+    return f"{conv.duplicate_of}" + ("" if similarity is None else f" (similarity {similarity:g})")
 
 
 def _metrics(metrics: dict[str, Any]) -> str:

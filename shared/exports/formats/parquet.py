@@ -4,7 +4,8 @@ Columns: ``conversation_id``, ``title``, ``status``, ``tier``, ``messages`` alwa
 ``include_metadata`` also ``persona``, ``emotion``, ``topic``, ``intent``, ``tone``,
 ``category`` and ``tags`` (lists of strings), ``is_flagged``, ``model``, then the optional fields
 of `fields.OPTIONAL_FIELDS` the other flags switch on (ids as strings, times as UTC
-timestamps, ``quality_metrics`` as a JSON string, ``approval_history`` as a list of structs).
+timestamps, ``quality_metrics`` and ``judge_rationale`` as JSON strings, the judge's scores as
+doubles, ``approval_history`` as a list of structs).
 Rows are written in row groups of `ROW_GROUP_ROWS` conversations (sooner when their text
 passes `ROW_GROUP_CHARS`) as they stream, so memory holds one row group, not the file.
 """
@@ -26,6 +27,7 @@ from shared.exports.formats.base import (
 )
 from shared.exports.formats.fields import active_fields
 from shared.exports.formats.parquet_check import Drain, ParquetValidator
+from shared.models.scores import SCORE_COLUMNS
 
 __all__ = ["ParquetTransformer", "ParquetValidator", "schema_for"]
 
@@ -64,7 +66,13 @@ DESCRIPTIVE_TYPES: dict[str, pa.DataType] = {
 # The Arrow type of every field in fields.OPTIONAL_FIELDS (a new field needs its type here).
 FIELD_TYPES: dict[str, pa.DataType] = {
     "quality_score": pa.float64(),
+    **dict.fromkeys(SCORE_COLUMNS, pa.float64()),
+    "quality_source": _TEXT,
+    "judge_rubric_version": pa.int32(),
     "quality_metrics": _TEXT,
+    "judge_rationale": _TEXT,
+    "duplicate_of": _TEXT,
+    "duplicate_similarity": pa.float64(),
     "created_at": _TIME,
     "updated_at": _TIME,
     "parent_id": _TEXT,
@@ -138,6 +146,8 @@ class ParquetTransformer(Transformer):
             row[field.name] = field.read(conv, self.options)
         if "quality_metrics" in row:
             row["quality_metrics"] = orjson.dumps(row["quality_metrics"]).decode()
+        if row.get("judge_rationale") is not None:
+            row["judge_rationale"] = orjson.dumps(row["judge_rationale"]).decode()
         return row
 
     def _flush(self) -> None:

@@ -1,7 +1,10 @@
 """Plain text transcript: what a person reads, one block per conversation.
 
 Each conversation is a heading line ``=== {title} ===`` (the conversation_id without a
-title), an info line ``id: {conversation_id} | status: {status} | tier: {tier}``, a blank line,
+title), an info line ``id: {conversation_id} | status: {status} | tier: {tier}``, with
+``include_metadata`` and ``include_quality_scores`` a scores line (``scores: quality 8.8 (judge)
+| coherence 0.9, relevance 0.8, ... | empathy 4.5, ... | rubric v3``, only the scores that are
+set), a blank line,
 then per turn the speaker label and the first line of its text (``User: Hello``), every
 further line of the text indented by two spaces, and a blank line. The file ends with
 ``=== end of export: conversations=N turns=M ===`` so a truncated file is detected. Line
@@ -20,10 +23,13 @@ from shared.exports.formats.base import (
     Transformer,
     export_turns,
 )
+from shared.exports.formats.markdown import score_pairs
 from shared.exports.formats.validate import Validator
+from shared.models.scores import FIVE_POINT_SCORES, UNIT_SCORES
 
 LABELS = {"system": "System: ", "user": "User: ", "assistant": "Assistant: "}
 INDENT = "  "
+SCORES_PREFIX = "scores: "
 _ROLE_OF = {label: role for role, label in LABELS.items()}
 _FLATTEN = str.maketrans({"\r": " ", "\n": " "})
 _TRAILER = re.compile(r"=== end of export: conversations=(\d+) turns=(\d+) ===")
@@ -39,6 +45,18 @@ def turn_block(role: str, content: str) -> str:
     return "".join([LABELS[role], first, "\n", *(f"{INDENT}{line}\n" for line in rest), "\n"])
 
 
+def scores_line(conv: ExportConversation) -> str:
+    """``scores: quality 8.8 (judge) | coherence 0.9, ... | empathy 4.5, ... | rubric v3``."""
+    quality = "n/a" if conv.quality_score is None else f"{conv.quality_score:g}"
+    parts = [f"quality {quality} ({conv.quality_source or 'none'})"]
+    parts += [
+        text for names in (UNIT_SCORES, FIVE_POINT_SCORES) if (text := score_pairs(conv, names))
+    ]
+    if conv.judge_rubric_version is not None:
+        parts.append(f"rubric v{conv.judge_rubric_version}")
+    return SCORES_PREFIX + " | ".join(parts) + "\n"
+
+
 class TxtTransformer(Transformer):
     """A readable transcript."""
 
@@ -50,7 +68,10 @@ class TxtTransformer(Transformer):
         turns = export_turns(conv)
         title = str(conv.title or conv.conversation_id).translate(_FLATTEN)
         info = f"id: {conv.conversation_id} | status: {conv.status} | tier: {conv.tier}"
-        parts = [f"=== {title} ===\n", info.translate(_FLATTEN), "\n\n"]
+        parts = [f"=== {title} ===\n", info.translate(_FLATTEN), "\n"]
+        if self.options.include_metadata and self.options.include_quality_scores:
+            parts.append(scores_line(conv))
+        parts.append("\n")
         parts += [turn_block(t.role, t.content) for t in turns]
         try:
             return "".join(parts).encode()
@@ -84,7 +105,9 @@ class TxtValidator(Validator):
             if not text.startswith("id: "):
                 self._fail("expected the info line")
             self._state = "info_gap"
-        elif state in ("info_gap", "turn_gap"):
+        elif state == "info_gap" and text.startswith(SCORES_PREFIX):
+            self._state = "scores_gap"
+        elif state in ("info_gap", "scores_gap", "turn_gap"):
             if text:
                 self._fail("expected a blank line")
             self._state = "between"
