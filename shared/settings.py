@@ -79,6 +79,9 @@ class Settings(BaseSettings):
     llm_rate_safety_margin_seconds: float = Field(default=1.0, ge=0)
     llm_expected_output_tokens: int = Field(default=2000, gt=0)
     generation_quality_threshold: float = Field(default=6.0, ge=0, le=10)
+    # Quality (issue 13, docs/quality.md): judged below this quality_overall (0-1) is flagged;
+    # also the calibration endpoint's default threshold.
+    quality_flag_threshold: float = Field(default=0.3, ge=0, le=1)
     generation_max_items: int = Field(default=1000, ge=1)
     generator_max_jobs: int = Field(default=10, ge=1)
     generator_job_timeout_seconds: float = Field(default=300.0, gt=0)

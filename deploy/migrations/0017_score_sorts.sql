@@ -41,7 +41,3 @@ CREATE INDEX conversations_owner_appropriateness_sort_idx
 CREATE INDEX conversations_owner_brand_voice_sort_idx
     ON conversations (owner_id, brand_voice_key, id) WHERE deleted_at IS NULL;
 
--- GET /v1/quality/calibration reads the judged, reviewed rows of a tenant.
-CREATE INDEX conversations_owner_judged_idx
-    ON conversations (owner_id, status) INCLUDE (quality_overall, tier, template_id)
-    WHERE quality_overall IS NOT NULL AND deleted_at IS NULL;

@@ -20,6 +20,7 @@ from services.api.generation.router import router as generation_router
 from services.api.middleware import BodyLimitMiddleware, MetricsMiddleware, RequestIdMiddleware
 from services.api.openapi import install_openapi, operation_id
 from services.api.ops.router import router as ops_router
+from services.api.quality.calibration_router import router as calibration_router
 from services.api.resources import ApiResources
 from services.api.strict_query import reject_unknown_query
 from services.api.templates.router import router as templates_router
@@ -82,6 +83,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(exports_router)
     app.include_router(export_presets_router)
     app.include_router(events_router)
+    app.include_router(calibration_router)
     install_console(app)
     # Outermost last: request ids wrap everything, then metrics, the failsafe 500, the body limit.
     app.add_middleware(BodyLimitMiddleware, limit=settings.api_body_limit_bytes)
