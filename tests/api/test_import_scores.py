@@ -1,5 +1,5 @@
 """Imported files keep the storage spec's 1-5 criteria as score columns (mean over the pairs) and
-their quality score as `imported`; a bad score anywhere is a 422 naming every one, nothing stored."""
+their quality score as `imported`; a bad score anywhere is a 422 naming every one, none stored."""
 
 from __future__ import annotations
 
