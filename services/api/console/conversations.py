@@ -18,6 +18,7 @@ from services.api.conversations import service
 from shared.errors import ValidationFailed
 from shared.models.conversation import ConversationStatus, Tier
 from shared.models.query import ConversationFilters
+from shared.models.scores import QualitySource
 
 router = APIRouter(prefix="/console", route_class=ConsoleRoute, include_in_schema=False)
 MAX_BULK = 1000
@@ -45,6 +46,8 @@ async def conversations_page(
         "statuses": list(ConversationStatus),
         "tiers": list(Tier),
         "page_sizes": list_view.PAGE_SIZES,
+        "quality_sources": list(QualitySource),
+        "sort_choices": list_view.SORT_CHOICES,
         "query_string": str(request.query_params),
     }
     template = (

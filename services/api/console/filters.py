@@ -12,8 +12,23 @@ from shared.models.query import ConversationFilters, SortKey
 
 SORTS: tuple[str, ...] = get_args(SortKey)
 PAGE_SIZES = (10, 25, 50, 100)
-_MULTI = ("status", "tier")
-_SINGLE = ("persona", "emotion", "topic", "q", "quality_min", "quality_max", "flagged")
+_MULTI = ("status", "tier", "quality_source")
+_SINGLE = (
+    "persona", "emotion", "topic", "q", "quality_min", "quality_max", "quality_overall_min",
+    "quality_overall_max", "flagged",
+)  # fmt: skip
+# Pairs whose min > max is one model-level error without a location: the min is dropped.
+_RANGES = (("quality_min", "quality_max"), ("quality_overall_min", "quality_overall_max"))
+# The sort menu of the filter bar (the table headers sort on title, quality, status, created).
+SORT_CHOICES = (
+    ("-created_at", "Newest first"),
+    ("created_at", "Oldest first"),
+    ("-quality_score", "Quality, best first"),
+    ("quality_overall", "Judge overall, weakest first"),
+    ("-quality_overall", "Judge overall, best first"),
+    ("coherence_score", "Coherence, weakest first"),
+    ("empathy_score", "Empathy, weakest first"),
+)
 _LABELS = {
     "status": "Status",
     "tier": "Tier",
@@ -23,6 +38,9 @@ _LABELS = {
     "q": "Search",
     "quality_min": "Quality ≥",
     "quality_max": "Quality ≤",
+    "quality_overall_min": "Judge overall ≥",
+    "quality_overall_max": "Judge overall ≤",
+    "quality_source": "Scored by",
     "flagged": "Flagged",
 }
 
@@ -76,11 +94,11 @@ def parse(params: QueryParams) -> ListView:
         filters = ConversationFilters(**raw)
     except ValidationError as exc:
         for err in exc.errors():
-            name = str(err["loc"][0]) if err["loc"] else "quality_min"
-            errors[name] = err["msg"]
-            raw.pop(name, None)
-        if not any(err["loc"] for err in exc.errors()):
-            raw.pop("quality_min", None)
+            if err["loc"]:
+                name = str(err["loc"][0])
+                errors[name] = err["msg"]
+                raw.pop(name, None)
+        _drop_crossed(raw, errors)
         filters = ConversationFilters(**raw)
     asked = params.get("sort") or "-created_at"
     sort = cast(SortKey, asked if asked in SORTS else "-created_at")
@@ -94,6 +112,14 @@ def parse(params: QueryParams) -> ListView:
     cursor = params.get("cursor") or None
     start = max(1, _int(params.get("start"), 1)) if cursor else 1
     return ListView(filters, sort, limit, cursor, start, base, errors)
+
+
+def _drop_crossed(raw: dict[str, Any], errors: dict[str, str]) -> None:
+    """Drop the min of every range whose min is greater than its max, reporting each."""
+    for low, high in _RANGES:
+        if low in raw and high in raw and float(raw[low]) > float(raw[high]):
+            errors[low] = f"must not be greater than {high}"
+            raw.pop(low)
 
 
 def _int(value: str | None, default: int) -> int:

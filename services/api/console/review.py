@@ -12,6 +12,7 @@ from fastapi.responses import RedirectResponse
 from services.api.console.auth import ConsoleConnDep, CsrfDep, SessionDep
 from services.api.console.render import render, set_flash
 from services.api.console.routing import ConsoleRoute
+from services.api.console.score_breakdown import breakdown
 from services.api.conversations import service, workflow
 from services.api.conversations.schemas import ConversationOut
 from services.api.deps import PoolDep, QueueDep, SettingsDep
@@ -22,6 +23,7 @@ from shared.db.repositories import conversations as repo
 from shared.errors import ValidationFailed
 from shared.models.conversation import Conversation, ConversationStatus
 from shared.models.query import ConversationFilters, SortKey
+from shared.models.scores import SCORE_COLUMNS
 
 router = APIRouter(prefix="/console", route_class=ConsoleRoute, include_in_schema=False)
 PENDING = ConversationFilters(status=[ConversationStatus.PENDING_REVIEW])
@@ -62,11 +64,15 @@ async def first_pending(conn: Any, owner: UUID) -> UUID | None:
 
 
 def _scores(conversation: Conversation) -> list[tuple[str, Any]]:
-    """Every score the conversation has: its columns named *score*, then quality_metrics."""
+    """Every other score the conversation has: its columns named *score* (the judge's are in
+    the breakdown), then quality_metrics."""
     columns = [
         (name, value)
         for name, value in conversation.model_dump().items()
-        if "score" in name and value is not None and not isinstance(value, dict)
+        if "score" in name
+        and name not in SCORE_COLUMNS
+        and value is not None
+        and not isinstance(value, dict)
     ]
     metrics: list[tuple[str, Any]] = []
     for name, value in conversation.quality_metrics.items():
@@ -96,6 +102,7 @@ async def _page(
         "queue": queue,
         "reviews": await repo.reviews(conn, id),
         "scores": _scores(detail),
+        "breakdown": breakdown(detail),
         "next_id": await neighbour(conn, owner, detail, queue=queue, forward=True),
         "prev_id": await neighbour(conn, owner, detail, queue=queue, forward=False),
         "form_error": form_error or {},
