@@ -6,7 +6,9 @@ from __future__ import annotations
 
 import json
 import re
+import tempfile
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 import asyncpg
@@ -139,3 +141,21 @@ async def test_list_shows_sources_filters_and_sorts_by_judge_score(
     await expect(page.get_by_role("alert")).to_contain_text("quality_overall_min")
     await expect(page.get_by_label("Judge ≤")).to_have_value("0.2")
     await expect(page.get_by_text("No conversation matches these filters.")).to_be_visible()
+
+
+async def test_dashboard_charts_the_judge_scores(
+    page: Page, web: Stack, db: asyncpg.Pool, account: Account
+) -> None:
+    await _seed(web, db, account)
+    await sign_in(page, account, "/console")
+    judged = page.get_by_role("img", name=re.compile(r"Judge overall .*1 judged"))
+    await expect(judged).to_be_visible()
+    # One judged conversation, overall 0.74: the 0.7 bucket.
+    expected = [f"0.{i}: {1 if i == 7 else 0}" for i in range(10)]
+    await expect(judged.locator("title")).to_have_text(expected)
+    sources = page.get_by_role("img", name="Quality score by source")
+    await expect(sources.locator("title")).to_have_text(
+        ["judge: 1", "structural: 1", "imported: 1", "none: 0"]
+    )
+    await sources.scroll_into_view_if_needed()
+    await page.screenshot(path=str(Path(tempfile.gettempdir()) / "dashboard-scores.png"))

@@ -46,6 +46,8 @@ async def dashboard(request: Request, session: SessionDep, conn: ConsoleConnDep)
         "tiers": bars(
             [(tier.value.replace("_", " "), stats.by_tier.get(tier.value, 0)) for tier in Tier]
         ),
+        "judge_histogram": bars(list(stats.scores["quality_overall"].histogram.items())),
+        "sources": bars(list(stats.by_quality_source.items())),
         "running_jobs": [job for job in jobs if job.status not in TERMINAL_BATCH],
         "running_exports": [e for e in history.items if e.status in _LIVE_EXPORTS],
         "activity": _activity(jobs, history.items),
