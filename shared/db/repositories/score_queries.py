@@ -42,29 +42,27 @@ def filter_clauses(filters: ScoreFilters) -> list[tuple[str, Any]]:
     return clauses
 
 
-def _bucket_sql(score: str) -> str:
-    """The bucket index of a score. Through numeric, which reads a real as written (0.7, where
-    the real itself is 0.69999999 and would fall in bucket 6). least() skips NULLs, so the
-    FILTER also says the score is there."""
+def _buckets(score: str) -> int:
     low, high = SCORE_BOUNDS[score]
-    buckets = UNIT_BUCKETS if high - low == 1 else FIVE_POINT_BUCKETS
-    width = (high - low) / buckets
-    return f"least(floor(({score}::numeric - {low:g}) / {width:g})::int, {buckets - 1})"
+    return UNIT_BUCKETS if high - low == 1 else FIVE_POINT_BUCKETS
+
+
+def _bucket_sql(score: str) -> str:
+    """A score's bucket index (NULL when not scored), computed once per row. The epsilon reads a
+    real as written: 0.7 is stored as 0.69999999 and would otherwise fall in bucket 6 (a real
+    holds ~7 significant digits, so 1e-5 moves nothing that is not on a boundary)."""
+    low, high = SCORE_BOUNDS[score]
+    per_unit = _buckets(score) / (high - low)
+    return f"floor(({score}::float8 - {low:g}) * {per_unit:g} + 1e-5)::int AS {score}__bucket"
 
 
 def _distribution_columns(score: str) -> list[str]:
-    low, high = SCORE_BOUNDS[score]
-    buckets = UNIT_BUCKETS if high - low == 1 else FIVE_POINT_BUCKETS
-    columns = [
-        f"count({score}) AS {score}__n",
-        f"avg({score})::float8 AS {score}__mean",
-    ]
-    bucket = _bucket_sql(score)
-    present = f"{score} IS NOT NULL"
-    columns += [
-        f"count(*) FILTER (WHERE {present} AND {bucket} = {i}) AS {score}__b{i}"
-        for i in range(buckets)
-    ]
+    last = _buckets(score) - 1
+    bucket = f"{score}__bucket"
+    # The top of the range (1.0, 5) is in the last bucket.
+    columns = [f"count({score}) AS {score}__n", f"avg({score})::float8 AS {score}__mean"]
+    columns += [f"count(*) FILTER (WHERE {bucket} = {i}) AS {score}__b{i}" for i in range(last)]
+    columns.append(f"count(*) FILTER (WHERE {bucket} >= {last}) AS {score}__b{last}")
     return columns
 
 
@@ -75,13 +73,17 @@ def _source_columns() -> list[str]:
     ] + ["count(*) FILTER (WHERE quality_source IS NULL) AS source__none"]
 
 
-# One scan of the tenant's live rows, every figure a (FILTER) aggregate.
+# One scan of the tenant's live rows: the bucket of each score computed once per row in the
+# inner SELECT, every figure an integer-compare FILTER aggregate over it (docs/quality.md has
+# the cost at 100,000 rows, bench/scores.py).
 SCORE_STATS_SQL = (
     "SELECT "
     + ", ".join([*(c for score in SCORE_COLUMNS for c in _distribution_columns(score))])
     + ", "
     + ", ".join(_source_columns())
-    + " FROM conversations WHERE owner_id = $1 AND deleted_at IS NULL"
+    + " FROM (SELECT quality_source, "
+    + ", ".join([*SCORE_COLUMNS, *(_bucket_sql(score) for score in SCORE_COLUMNS)])
+    + " FROM conversations WHERE owner_id = $1 AND deleted_at IS NULL) AS scored"
 )
 
 
@@ -97,8 +99,7 @@ def shape_score_stats(row: asyncpg.Record | dict[str, Any]) -> dict[str, Any]:
     """The row of SCORE_STATS_SQL as {"scores": {score: {...}}, "by_quality_source": {...}}."""
     scores: dict[str, Any] = {}
     for score in SCORE_COLUMNS:
-        low, high = SCORE_BOUNDS[score]
-        buckets = UNIT_BUCKETS if high - low == 1 else FIVE_POINT_BUCKETS
+        buckets = _buckets(score)
         mean = row[f"{score}__mean"]
         scores[score] = {
             "scored": row[f"{score}__n"],
