@@ -80,6 +80,12 @@ CASES = [
                  "conversations_owner_search_idx", "search_vector @@", id="q"),
     pytest.param({"q": "zebra keeper", "status": ["pending_review"]}, "-created_at",
                  "conversations_owner_search_idx", "search_vector @@", id="q+status"),
+    pytest.param({"quality_overall_max": 0.1}, "-quality_overall",
+                 "conversations_owner_quality_overall_sort_idx", "quality_overall_key <=",
+                 id="judge-max+sort"),
+    pytest.param({"coherence_score_min": 0.95}, "coherence_score",
+                 "conversations_owner_coherence_sort_idx", "coherence_key >=",
+                 id="coherence-min+sort"),
 ]  # fmt: skip
 
 

@@ -19,6 +19,8 @@ from shared.db.pool import acquire, tenant_transaction
 from shared.exports.formats.csv_format import unescape_cell
 from shared.models.conversation import Conversation
 from shared.models.export import ExportLog
+from shared.models.query import ConversationFilters
+from shared.models.scores import QualitySource
 from shared.settings import Settings
 from shared.storage import LocalObjectStore
 from tests.exporter import helpers
@@ -235,3 +237,30 @@ async def test_txt_has_a_scores_line(
     assert scores[2].endswith("(structural)")
     plain = await exported(db, worker, owner, format="txt")
     assert b"scores: " not in plain[1]
+
+
+async def test_a_filtered_export_takes_the_score_filters(
+    db: asyncpg.Pool, worker: helpers.Worker, owner: UUID, convs: list[Conversation]
+) -> None:
+    filters = ConversationFilters(quality_overall_min=0.7, quality_source=[QualitySource.JUDGE])
+    export = await helpers.new_export(
+        db, owner, helpers.config(scope="filtered", format="jsonl", include_metadata=True),
+        filters=filters,
+    )  # fmt: skip
+    await helpers.run(worker, export.id)
+    done = await helpers.fetch_export(db, owner, export.id)
+    assert done.status.value == "completed", done.error
+    assert done.conversation_count == 1
+    imported = ConversationFilters(quality_source=[QualitySource.IMPORTED], empathy_score_min=4.9)
+    second = await helpers.new_export(
+        db, owner, helpers.config(scope="filtered", format="csv"), filters=imported
+    )
+    await helpers.run(worker, second.id)
+    finished = await helpers.fetch_export(db, owner, second.id)
+    assert finished.conversation_count == 1
+    assert isinstance(worker.storage, LocalObjectStore)
+    assert finished.object_key
+    text = worker.storage.path_for(finished.object_key).read_bytes().decode("utf-8-sig")
+    assert {row["conversation_id"] for row in csv.DictReader(io.StringIO(text))} == {
+        convs[1].conversation_id
+    }

@@ -27,13 +27,20 @@ def sort_column(score: str) -> str:
 def filter_clauses(filters: ScoreFilters) -> list[tuple[str, Any]]:
     """(template with one `{}` for the parameter, value) per score filter that is set.
 
-    The bound is compared as a real, as the column holds it: 0.24 as a real is below 0.24 as
-    a double, so a double bound would miss the row whose score is exactly the bound. float4ge/le
-    are LEAKPROOF, so under forced row-level security they stay usable in an index condition.
+    A bound is a condition on the score's stored sort key (0017), NULL being -1 there: a min
+    (never below the range, so above -1) is `key >= min`, a max is `key <= max` plus the key
+    at least the range's low end (not NULL). Equivalent to the score column's bounds, but an
+    index condition of the key's index, so `sort=-quality_overall&quality_overall_max=0.1`
+    starts at its first match instead of walking every better row. Compared as a real, as the
+    column holds it (0.24 as a real is below 0.24 as a double, and would miss its own row);
+    float4 comparisons are LEAKPROOF, so they stay index conditions under row-level security.
     """
-    clauses: list[tuple[str, Any]] = [
-        (f"{column} {op} {{}}::real", value) for column, op, value in filters.score_bounds()
-    ]
+    clauses: list[tuple[str, Any]] = []
+    for column, op, value in filters.score_bounds():
+        key = sort_column(column)
+        clauses.append((f"{key} {op} {{}}::real", value))
+        if op == "<=":
+            clauses.append((f"{key} >= {{}}::real", SCORE_BOUNDS[column][0]))
     sources = [source.value for source in filters.quality_source]
     if len(sources) == 1:
         clauses.append(("quality_source = {}", sources[0]))
