@@ -111,10 +111,13 @@ async def test_score_filters_reject_bad_values_naming_each(
         headers=account.headers,
     )
     assert crossed.status_code == 422, crossed.text
-    message = str(crossed.json()["error"]["details"])
-    assert "coherence_score_min must not be greater than coherence_score_max" in message
-    assert "empathy_score_min must not be greater than empathy_score_max" in message
-    assert "quality_min must not be greater than quality_max" in message
+    details = {d["path"]: d["message"] for d in crossed.json()["error"]["details"]}
+    assert details == {
+        "query.quality_min": "quality_min must not be greater than quality_max",
+        "query.coherence_score_min": "coherence_score_min must not be greater than "
+        "coherence_score_max",
+        "query.empathy_score_min": "empathy_score_min must not be greater than empathy_score_max",
+    }
 
 
 @pytest.mark.parametrize(

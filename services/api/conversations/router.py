@@ -75,8 +75,22 @@ async def list_filters(  # async: FastAPI would run a plain def in its threadpoo
             created_to=created_to, flagged=flagged, q=q, **scores,
         )  # fmt: skip
     except ValidationError as exc:
-        details = validation_details(exc.errors())
-        raise ValidationFailed("invalid filters", details=details) from exc
+        raise ValidationFailed("invalid filters", details=_filter_problems(exc)) from exc
+
+
+def _filter_problems(exc: ValidationError) -> list[dict[str, Any]]:
+    """Field errors as usual; the cross-field ones ("x_min must not be greater than x_max; …")
+    one detail each, at the parameter they name first."""
+    details = []
+    for err in exc.errors():
+        if err["loc"]:
+            details += validation_details([err])
+            continue
+        for part in str(err["msg"]).removeprefix("Value error, ").split("; "):
+            details.append(
+                {"path": f"query.{part.split()[0]}", "message": part, "type": "value_error"}
+            )
+    return details
 
 
 FiltersDep = Annotated[ConversationFilters, Depends(list_filters)]
