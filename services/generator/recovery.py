@@ -1,4 +1,4 @@
-"""The generator's part of the work reconciler: items whose arq job is missing or whose run died."""
+"""The generator's part of the work reconciler: live items and batch runners whose job is gone."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import asyncpg
 
 from shared.db.repositories import recovery as repo
 from shared.db.repositories.recovery import OpenWork
-from shared.queue import GENERATE_ITEM, job_id
+from shared.queue import GENERATE_ITEM, RUN_MESSAGE_BATCHES, job_id
 from shared.recovery import Kind
 from shared.runtime import WorkerResources
 
@@ -22,4 +22,20 @@ ITEMS = Kind(
     args=lambda work: (str(work.id), work.item_index),
     list_open=_open_items,
     job_timeout=lambda settings: settings.generator_job_timeout_seconds,
+)
+
+
+async def _open_batch_runs(conn: asyncpg.Connection, resources: WorkerResources) -> list[OpenWork]:
+    return await repo.open_batch_runs(conn)
+
+
+# The API's job id for a batch-mode job's runner (services/api/generation/batch_jobs.py).
+BATCH_RUNS = Kind(
+    service="generator",
+    function=RUN_MESSAGE_BATCHES,
+    job_id=lambda work: job_id("genbatch", work.id),
+    args=lambda work: (str(work.id),),
+    list_open=_open_batch_runs,
+    job_timeout=lambda settings: settings.generator_job_timeout_seconds,
+    stale_mark_is_dead=False,
 )

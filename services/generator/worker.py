@@ -10,7 +10,7 @@ from services.generator import batch_tasks, metrics, tasks
 from services.generator.engine import Deferred
 from services.generator.llm.offline import OFFLINE_MODEL
 from services.generator.providers import announce
-from services.generator.recovery import ITEMS
+from services.generator.recovery import BATCH_RUNS, ITEMS
 from shared import recovery
 from shared.queue import GENERATE_ITEM, PING, RUN_MESSAGE_BATCHES, worker_settings
 from shared.resilience import run_resilient_worker
@@ -75,7 +75,7 @@ async def on_startup(ctx: WorkerContext) -> None:
     metrics.initialise(OFFLINE_MODEL if current.offline_llm else current.llm_model)
     announce(get_settings())
     resources = ctx["resources"]
-    resources.background.extend(recovery.start(resources, ITEMS))
+    resources.background.extend(recovery.start(resources, ITEMS, BATCH_RUNS))
 
 
 async def on_shutdown(ctx: WorkerContext) -> None:
