@@ -17,8 +17,8 @@ import asyncpg
 from services.generator import metrics
 from services.generator.items import ItemRef, adopt, already_booked, book, write_log
 from services.generator.parsing import ParsedGeneration
-from services.generator.scoring import score_conversation, status_for
 from shared.conversations.document import draft_from_generated, finish_draft
+from shared.conversations.scoring import score_conversation, status_for
 from shared.conversations.store import (
     DuplicateConversation,
     EncodedDocument,
