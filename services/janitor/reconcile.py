@@ -16,7 +16,7 @@ from uuid import UUID
 
 from services.janitor import repository as repo
 from services.janitor.context import Counts, JanitorDeps, chunks, owner_ids
-from shared.conversations.store import DOCUMENT_NAME
+from shared.conversations.versions import is_document_name
 from shared.db.pool import acquire, tenant_transaction
 from shared.logging import bound_context, get_logger
 from shared.storage import ObjectInfo
@@ -75,9 +75,10 @@ async def _list(deps: JanitorDeps, prefix: str) -> Listing:
 
 
 def _owner_of(key: str, prefix: str) -> UUID | None:
-    """`{prefix}{owner}/…`; for conversations exactly `{owner}/{uuid}/conversation.json.gz`."""
+    """`{prefix}{owner}/…`; for conversations exactly `{owner}/{uuid}/conversation.json.gz` or
+    a later version's `{owner}/{uuid}/conversation.<hex>.json.gz` (kept while the row exists)."""
     parts = key[len(prefix) :].split("/")
-    if prefix == CONVERSATIONS_PREFIX and (len(parts) != 3 or parts[2] != DOCUMENT_NAME):
+    if prefix == CONVERSATIONS_PREFIX and (len(parts) != 3 or not is_document_name(parts[2])):
         return None
     if len(parts) < 2 or (prefix == CONVERSATIONS_PREFIX and _uuid(parts[1]) is None):
         return None
