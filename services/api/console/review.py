@@ -15,7 +15,7 @@ from services.api.console.routing import ConsoleRoute
 from services.api.conversations import service, workflow
 from services.api.conversations.schemas import ConversationOut
 from services.api.deps import PoolDep, QueueDep, SettingsDep
-from services.api.generation import service as generation
+from services.api.generation import regenerate as regeneration
 from services.api.generation.schemas import RegenerateIn
 from shared.db.repositories import conversation_queries as queries
 from shared.db.repositories import conversations as repo
@@ -168,5 +168,5 @@ async def regenerate(
     id: UUID, session: CsrfDep, pool: PoolDep, queue: QueueDep, settings: SettingsDep
 ) -> Response:
     """Twin of POST /v1/conversations/{id}/regenerate: opens the new job's page."""
-    job = await generation.regenerate(pool, queue, settings, session.user_id, id, RegenerateIn())
+    job = await regeneration.regenerate(pool, queue, settings, session.user_id, id, RegenerateIn())
     return RedirectResponse(f"/console/jobs/{job.id}", status_code=303)
