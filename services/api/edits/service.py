@@ -197,3 +197,10 @@ async def file_link(
     filename = f"{found.conversation_id}.v{version}.json.gz"
     url = await storage.presign_get(key, expires_in=ttl_seconds, filename=filename)
     return FileLink(url=url, expires_at=datetime.now(UTC) + timedelta(seconds=ttl_seconds))
+
+
+async def read_version(
+    conn: asyncpg.Connection, storage: ObjectStore, id: UUID, version: int
+) -> dict[str, Any]:
+    """One version's stored document, decoded (404 for a version that does not exist)."""
+    return await versions.read(storage, await version_key(conn, id, version))
