@@ -93,7 +93,6 @@ async def page(
     context: dict[str, Any] = {
         "title": detail.title or detail.conversation_id,
         "queue": queue,
-        "scores": _scores(detail),
         "next_id": await neighbour(conn, owner, detail, queue=queue, forward=True),
         "prev_id": await neighbour(conn, owner, detail, queue=queue, forward=False),
         "form_error": form_error or {},
@@ -110,6 +109,7 @@ async def edit_context(conn: Any, detail: ConversationDetail) -> dict[str, Any]:
     return {
         "c": detail,
         "editable": detail.status in edits.EDITABLE,
+        "scores": _scores(detail),
         "versions": await edits.list_versions(conn, detail.id),
         "reviews": await repo.reviews(conn, detail.id),
     }
