@@ -96,13 +96,15 @@ async def _conversations(
     deps: JanitorDeps, counts: Counts, owner: UUID, objects: dict[str, ObjectInfo],
     known: bool, started: datetime, orphan_before: datetime,
 ) -> None:  # fmt: skip
-    by_id = {UUID(key.split("/")[2]): key for key in objects}
+    by_id: dict[UUID, list[str]] = defaultdict(list)  # a conversation's versions share its id
+    for key in objects:
+        by_id[UUID(key.split("/")[2])].append(key)
     existing: set[UUID] = set()
     if known and by_id:
         async with tenant_transaction(deps.pool, owner, readonly=True) as conn:
             for ids in chunks(list(by_id), _CHUNK):
                 existing |= await repo.existing_conversation_ids(conn, list(ids))
-    orphans = [key for cid, key in by_id.items() if cid not in existing]
+    orphans = [key for cid, keys in by_id.items() if cid not in existing for key in keys]
     await _delete_orphans(deps, counts, [objects[k] for k in orphans], orphan_before, "orphans")
     if known:
         missing = await _rows_missing_objects(deps, owner, set(objects), started)

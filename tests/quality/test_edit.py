@@ -17,6 +17,7 @@ from shared.db.pool import acquire
 from shared.db.repositories import versions as versions_repo
 from shared.settings import Settings
 from shared.storage import open_storage
+from shared.storage.local import LocalObjectStore
 from tests.support.factories import Account, create_account
 from tests.support.seed_files import seed_file
 
@@ -283,3 +284,42 @@ async def test_database_failure_leaves_old_version_current(
     assert [v["version"] for v in versions["items"]] == [1]
     history = (await client.get(f"/v1/conversations/{id}/reviews", headers=account.headers)).json()
     assert [h["action"] for h in history["items"]] == ["imported"]
+
+
+async def test_storage_failure_changes_nothing(
+    client: httpx.AsyncClient, account: Account, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    created = await _create(client, account, "storage-down")
+    id = created["id"]
+
+    async def refuse(*args: Any, **kwargs: Any) -> None:
+        raise OSError("injected: storage is down")
+
+    monkeypatch.setattr(LocalObjectStore, "put", refuse)
+    failed = await _edit(client, account, id, 2, "never stored")
+    assert failed.status_code >= 500
+    monkeypatch.undo()
+    after = (await client.get(f"/v1/conversations/{id}", headers=account.headers)).json()
+    assert (after["document_version"], after["sha256"]) == (1, created["sha256"])
+    assert after["turns"][1]["content"] == created["turns"][1]["content"]
+    history = (await client.get(f"/v1/conversations/{id}/reviews", headers=account.headers)).json()
+    assert [h["action"] for h in history["items"]] == ["imported"]
+
+
+async def test_hard_delete_removes_every_version(
+    client: httpx.AsyncClient, account: Account, settings: Settings
+) -> None:
+    created = await _create(client, account, "purge")
+    id = created["id"]
+    edited = (await _edit(client, account, id, 2, "second version")).json()
+    third = (await _edit(client, account, id, 3, "third version")).json()
+    keys = [created["object_key"], edited["object_key"], third["object_key"]]
+    assert len(set(keys)) == 3
+    storage = await open_storage(settings)
+    try:
+        assert all([await storage.head(key) is not None for key in keys])
+        deleted = await client.delete(f"/v1/conversations/{id}?hard=true", headers=account.headers)
+        assert deleted.status_code == 204
+        assert [await storage.head(key) for key in keys] == [None, None, None]
+    finally:
+        await storage.close()
