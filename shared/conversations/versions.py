@@ -35,6 +35,7 @@ class EditedDocument:
     """A document with one turn replaced, what it replaced and its recomputed totals."""
 
     document: dict[str, Any]
+    role: str
     old_content: str
     turn_count: int
     total_tokens: int
@@ -77,11 +78,13 @@ def edit_turn(document: dict[str, Any], turn_number: int, content: str) -> Edite
         content=content, token_count=stats.token_count, char_count=stats.char_count,
         word_count=stats.word_count, sentence_count=stats.sentence_count,
     )  # fmt: skip
+    if entry["role"] == "system" and isinstance(edited.get("metadata"), dict):
+        edited["metadata"]["system_prompt"] = content  # the system turn is the system prompt
     total_tokens = sum(int(turn["token_count"]) for turn in turns)
     quality = score_conversation([{"role": t["role"], "content": t["content"]} for t in turns])
     edited["stats"] = {"turn_count": len(turns), "total_tokens": total_tokens}
     edited["quality"] = {"score": quality.score, "scale": "0-10", "metrics": dict(quality.parts)}
-    return EditedDocument(edited, old_content, len(turns), total_tokens, quality)
+    return EditedDocument(edited, entry["role"], old_content, len(turns), total_tokens, quality)
 
 
 def encode(owner_id: UUID, conversation_id: UUID, document: dict[str, Any]) -> EncodedVersion:

@@ -323,3 +323,16 @@ async def test_hard_delete_removes_every_version(
         assert [await storage.head(key) for key in keys] == [None, None, None]
     finally:
         await storage.close()
+
+
+async def test_editing_the_system_turn_changes_the_system_prompt(
+    client: httpx.AsyncClient, account: Account
+) -> None:
+    created = await _create(client, account, "system-edit")
+    assert created["turns"][0]["role"] == "system"
+    edited = await _edit(client, account, created["id"], 1, "You are a patient, plain-spoken CFP.")
+    assert edited.status_code == 200, edited.text
+    assert edited.json()["system_prompt"] == "You are a patient, plain-spoken CFP."
+    doc = orjson.loads(gzip.decompress(await _document(client, account, created["id"])))
+    assert doc["metadata"]["system_prompt"] == "You are a patient, plain-spoken CFP."
+    assert doc["turns"][0]["content"] == "You are a patient, plain-spoken CFP."

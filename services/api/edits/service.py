@@ -123,6 +123,8 @@ async def _commit_version(
         "quality_score": edited.quality.score, "quality_metrics": dict(edited.quality.parts),
         "quality_source": "structural", "status": target.value,
     }  # fmt: skip
+    if edited.role == "system":
+        changes["system_prompt"] = edit.content
     updated = await versions_repo.point_at(conn, current.id, version, changes)
     diff = versions.turn_diff(
         edit.turn_number, edited.old_content, edit.content,
