@@ -11,6 +11,7 @@ from fastapi import Depends, FastAPI
 from services.api.console import install_console
 from services.api.conversations.router import router as conversations_router
 from services.api.docs_pages import install_docs
+from services.api.edits.router import router as edits_router
 from services.api.errors import install_error_handlers
 from services.api.events.router import router as events_router
 from services.api.export_presets.router import router as export_presets_router
@@ -77,6 +78,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     install_openapi(app)
     app.include_router(ops_router)
     app.include_router(conversations_router)
+    app.include_router(edits_router)
     app.include_router(templates_router)
     app.include_router(generation_router)
     app.include_router(exports_router)

@@ -102,7 +102,16 @@ REQUEST_EXAMPLES: dict[str, Any] = {
     "patch_edge_case": {"tested": True},
     "create_job": _GENERATION_JOB,
     "estimate_job": {"plan": {"template": 40, "scenario": 35, "edge_case": 15}},
-    "regenerate": {"temperature": 0.9},
+    "regenerate": {
+        "from_turn": 5,
+        "instructions": "Less formal; the client pushes back twice before agreeing.",
+        "parameters": {"emotion": "frustrated"},
+        "temperature": 0.9,
+    },
+    "edit_turn": {
+        "content": "That drop is unsettling. Before deciding anything, let's look at your plan.",
+        "expected_version": 1,
+    },
     "request_export": _EXPORT,
     "preview_export": _EXPORT,
 }

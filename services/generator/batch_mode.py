@@ -60,7 +60,7 @@ def request_params(request: ItemRequest, model: str, caching: bool) -> dict[str,
     """One item's Messages body; the shared prefix is cached for an hour (batches are slow)."""
     return message_params(
         model=model, system=request.prefix or None,
-        messages=[{"role": "user", "content": request.user_prompt}],
+        messages=[{"role": "user", "content": request.user_message}],
         max_tokens=request.max_tokens, temperature=request.temperature,
         cache_ttl=CacheTtl.ONE_HOUR if caching else None,
     )  # fmt: skip

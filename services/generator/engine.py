@@ -35,6 +35,7 @@ from services.generator.llm.client import (
 from services.generator.llm.retry import RetryAction, decide
 from services.generator.parsing import GenerationParseError, ParsedGeneration, extract_conversation
 from services.generator.providers import Fleet
+from shared.conversations.continuation import next_role
 from shared.llm.limiter import LimiterTimeoutError, Permit
 from shared.llm.pricing import CacheTtl, Usage, cost_usd, list_cost_usd, table_for
 from shared.logging import get_logger
@@ -132,7 +133,7 @@ class ItemRun:
         self.mode = JobMode.LIVE
         self.price_entry, self.price = table_for(self.settings).price_for(fleet.provider.model)
         self.prompt_sha256 = hashlib.sha256(
-            f"{self.request.prefix}\x00{self.request.user_prompt}".encode()
+            f"{self.request.prefix}\x00{self.request.user_message}".encode()
         ).hexdigest()
 
     async def run(self) -> str:
@@ -193,7 +194,7 @@ class ItemRun:
         try:
             response = await self.fleet.provider.create_message(
                 system=self.request.prefix or None,
-                messages=[{"role": "user", "content": self.request.user_prompt}],
+                messages=[{"role": "user", "content": self.request.user_message}],
                 max_tokens=self.request.max_tokens,
                 temperature=self.request.temperature,
                 cache_ttl=self.cache_ttl,
@@ -296,7 +297,7 @@ class ItemRun:
         cost = self._cost(usage_of(response))
         self._count_call("success", response.duration_s, response, cost)
         try:
-            parsed = extract_conversation(response.text, response.stop_reason)
+            parsed = extract_conversation(response.text, response.stop_reason, **self._shape())
         except GenerationParseError as error:
             await self._book(self._answer_log(response, cost, attempts, error), consumed=True)
             await self._fail(error.code, error.message)
@@ -304,6 +305,12 @@ class ItemRun:
         self.spent += cost
         entry = self._answer_log(response, cost, attempts, None)
         return Step(await self._land(parsed, response, entry))
+
+    def _shape(self) -> dict[str, Any]:
+        """What the answer must look like: a whole conversation, or the turns after the kept."""
+        if not self.request.kept_turns:
+            return {}
+        return {"first_role": next_role(self.request.kept_turns), "min_turns": 1}
 
     async def _land(self, parsed: ParsedGeneration, response: LLMResponse, entry: NewLog) -> str:
         produced = Produced(
@@ -402,7 +409,7 @@ class ItemRun:
         if self.settings.llm_debug_logging:
             request_excerpt = {
                 "system": self.request.prefix,
-                "user": self.request.user_prompt,
+                "user": self.request.user_message,
             }
         return NewLog(
             attempt=attempts + 1,

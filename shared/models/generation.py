@@ -100,11 +100,21 @@ class ItemRequest(BaseModel):
     parent_type: ParentType | None = None
     estimated_input_tokens: int
     estimated_output_tokens: int
+    # A regenerate's revision (shared/conversations/continuation.py): the turns kept from the
+    # parent (stored as they were, every field) that the answer continues, and the prompt part
+    # that shows them and carries the reviewer's instructions, sent after `user_prompt`.
+    kept_turns: list[dict[str, Any]] = Field(default_factory=list)
+    revision_prompt: str = ""
 
     @property
     def prefix(self) -> str:
         """Everything before the per-item part: the cacheable system text of every call."""
         return "\n\n".join(part for part in (self.system_prompt, self.instructions) if part)
+
+    @property
+    def user_message(self) -> str:
+        """The per-item user message: the resolved prompt, then any revision part."""
+        return "\n\n".join(part for part in (self.user_prompt, self.revision_prompt) if part)
 
 
 class BatchJob(BaseModel):

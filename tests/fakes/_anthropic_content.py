@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 import random
+import re
 from collections.abc import Mapping
 from typing import Any
 
@@ -54,11 +55,25 @@ def estimate_tokens(text: str) -> int:
     return max(1, math.ceil(len(text) / 4))
 
 
-def conversation_text(seed: int, n: int, min_turns: int, max_turns: int) -> str:
+# A regenerate-from-a-turn prompt names who speaks first after the kept turns; like Claude
+# following that instruction, the fake then writes only the continuation, starting there.
+_FIRST_ROLE = re.compile(r"The first new turn is spoken by the (user|assistant)\.")
+
+
+def first_role(body: Mapping[str, Any]) -> str:
+    """Who the request asks to speak first: the continuation's role, else the user."""
+    match = _FIRST_ROLE.search(_flatten(body["messages"][-1].get("content", "")))
+    return match.group(1) if match else "user"
+
+
+def conversation_text(
+    seed: int, n: int, min_turns: int, max_turns: int, *, first: str = "user"
+) -> str:
     """Deterministic assistant text: a short preamble and a conversation in a json fence."""
     rng = random.Random(seed * 1_000_003 + n)
+    offset = 0 if first == "user" else 1
     turns = [
-        {"role": "user" if i % 2 == 0 else "assistant", "content": _utterance(rng)}
+        {"role": "user" if (i + offset) % 2 == 0 else "assistant", "content": _utterance(rng)}
         for i in range(rng.randint(min_turns, max_turns))
     ]
     title = f"{rng.choice(_PERSONAS)} - {rng.choice(_TOPICS)}"
@@ -137,7 +152,7 @@ def build_message(
 ) -> dict[str, Any]:
     """Build a 200 Messages body for an ok/timeout/truncated/max_tokens/malformed step."""
     max_tokens = body["max_tokens"]
-    text = conversation_text(seed, seq, *turns)
+    text = conversation_text(seed, seq, *turns, first=first_role(body))
     stop_reason = "max_tokens" if kind == "max_tokens" else "end_turn"
     if kind == "malformed":
         text = MALFORMED_TEXT

@@ -25,11 +25,13 @@ from services.api.conversations.schemas import (
     StatusChange,
 )
 from services.api.deps import PoolDep, PrincipalDep, SettingsDep, StorageDep, TenantConnDep
+from services.api.edits import service as edits
 from services.api.errors import validation_details
 from services.api.openapi import errors
 from services.api.pagination import CursorQuery, LimitQuery
 from shared.db.repositories import conversations as repo
 from shared.errors import ValidationFailed
+from shared.models.bounds import INT4_MAX
 from shared.models.conversation import ConversationStatus, Tier
 from shared.models.query import ConversationFilters, SortKey
 from shared.models.text import Text
@@ -168,10 +170,21 @@ async def review_history(id: UUID, _: PrincipalDep, conn: TenantConnDep) -> Revi
 
 @router.get("/{id}/file", response_model=FileLink)
 async def file_link(
-    id: UUID, _: PrincipalDep, conn: TenantConnDep, storage: StorageDep, settings: SettingsDep
+    id: UUID,
+    _: PrincipalDep,
+    conn: TenantConnDep,
+    storage: StorageDep,
+    settings: SettingsDep,
+    version: Annotated[
+        int | None,
+        Query(ge=1, le=INT4_MAX, description="an earlier document version (default: current)"),
+    ] = None,
 ) -> FileLink:
-    """A download link (1 hour) for the stored gzip JSON document."""
-    return await service.file_link(conn, storage, id, settings.download_url_ttl_seconds)
+    """A download link (1 hour) for the stored gzip JSON document, or one of its versions."""
+    ttl = settings.download_url_ttl_seconds
+    if version is not None:
+        return await edits.file_link(conn, storage, id, version, ttl)
+    return await service.file_link(conn, storage, id, ttl)
 
 
 @router.delete("/{id}", status_code=204, response_class=Response)

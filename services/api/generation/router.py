@@ -11,6 +11,7 @@ from fastapi import APIRouter, Query
 from services.api import pagination
 from services.api.deps import HttpDep, PoolDep, PrincipalDep, QueueDep, SettingsDep, TenantConnDep
 from services.api.generation import economy, service
+from services.api.generation import regenerate as regeneration
 from services.api.generation.schemas import (
     ActionOut,
     CostSummary,
@@ -148,8 +149,9 @@ async def regenerate(
     settings: SettingsDep,
     body: RegenerateIn | None = None,
 ) -> JobOut:
-    """A new one-item job whose conversation keeps this one as its parent."""
-    return await service.regenerate(
+    """A new one-item job whose conversation keeps this one as its parent; `from_turn` keeps
+    the turns before it, `instructions` and `parameters` change what Claude is asked."""
+    return await regeneration.regenerate(
         pool, queue, settings, me.user_id, conversation_id, body or RegenerateIn()
     )
 
