@@ -35,8 +35,8 @@ async def _approved(client: httpx.AsyncClient, account: Account, count: int) -> 
 def _form(csrf: str, **fields: Any) -> dict[str, Any]:
     """The dialog's form as a browser sends it (checkboxes "on" when ticked)."""
     base = {"csrf_token": csrf, "scope": "all_approved", "format": "jsonl", "target": "openai",
-            "include_quality_scores": "on", "include_full_content": "on",
-            "split_validation": "0.1", "split_seed": "42", "split_stratify": "", "license": ""}  # fmt: skip
+            "include_quality_scores": "on", "include_full_content": "on", "license": "",
+            "split_validation": "0.1", "split_seed": "42", "split_stratify": ""}  # fmt: skip
     return {**base, **fields}
 
 
@@ -84,7 +84,7 @@ async def test_preview_of_each_jsonl_target(
         ("csv", "turn_number"),
         ("markdown", "#"),
         ("json", '"conversations"'),
-    ],  # fmt: skip
+    ],
 )
 async def test_preview_of_each_format_with_a_split(
     client: httpx.AsyncClient, account: Account, fmt: str, marker: str
