@@ -110,7 +110,6 @@ async def test_problems_are_all_listed(client: httpx.AsyncClient, account: Accou
     page = await client.post("/console/exports/preview", data=bad)
     assert "target &#39;bedrock-claude&#39; needs format &#39;jsonl&#39;" in page.text, page.text
     assert "dataset_card needs a split" in page.text
-    assert "Recommended" not in page.text or "JSONL" in page.text
     refused = await client.post("/console/exports", data=bad)
     assert refused.status_code == 422
     assert 'id="dialog-problems"' in refused.text

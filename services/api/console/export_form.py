@@ -80,11 +80,6 @@ def recommendation(values: dict[str, Any]) -> str:
     return "JSONL: what fine-tuning APIs and trainers read as is (one conversation per line)."
 
 
-def recommended_format(values: dict[str, Any]) -> str:
-    """The format `recommendation` names."""
-    return "parquet" if recommendation(values).startswith("Parquet") else "jsonl"
-
-
 def _checked(form: FormData, name: str) -> bool:
     return form.get(name) == "on"
 

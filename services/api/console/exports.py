@@ -99,7 +99,7 @@ async def dialog(
         "options": form_io.OPTIONS,
         "tiers": list(Tier),
         "v": state.values,
-        "recommended": form_io.recommended_format(state.values),
+        "recommendation": form_io.recommendation(state.values),
         "presets": (await presets.list_presets(conn)).items,
         "state": state,
     }
