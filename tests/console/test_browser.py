@@ -236,7 +236,8 @@ async def test_export_a_split_parquet_with_card_through_the_dialog(
     await page.get_by_label("Add a dataset card").check()
     await page.get_by_label("Licence (in the card)").fill("cc-by-4.0")
     await page.get_by_label("Licence (in the card)").press("Tab")
-    await expect(page.locator("#preview-split")).to_contain_text("train.parquet")
+    # One preview request per change (htmx queues the last): on a busy machine that takes a while.
+    await expect(page.locator("#preview-split")).to_contain_text("train.parquet", timeout=30_000)
     await expect(page.locator("#preview-content")).to_contain_text("# messages: list<")
     await expect(page.locator("#format-recommendation")).to_contain_text("Parquet: a split")
     await page.evaluate("document.activeElement.blur(); window.scrollTo(0, 0)")
