@@ -138,7 +138,7 @@ async def test_recommendation_follows_the_choices(
 async def test_presets_save_load_and_last_used(
     client: httpx.AsyncClient, account: Account, db: asyncpg.Pool
 ) -> None:
-    await _approved(client, account, 3)
+    ids = await _approved(client, account, 3)
     csrf = await sign_in(client, account.key)
     fresh = await client.get("/console/exports/new")
     assert 'id="last-used"' not in fresh.text
@@ -187,6 +187,18 @@ async def test_presets_save_load_and_last_used(
     assert 'name="format" value="parquet" checked' in remembered.text
     assert 'id="f-split" checked' in remembered.text
     assert 'name="split_seed" type="number" min="0" step="1" value="7"' in remembered.text
+    everything = await client.post(
+        "/console/exports", data=_form(csrf, scope="all", format="csv")
+    )  # the last-used scope is "all" now, but a selection or a filter comes first
+    assert everything.status_code == 303
+    assert 'name="scope" value="all" checked' in (await client.get("/console/exports/new")).text
+    chosen = await client.post(
+        "/console/conversations/bulk", data={"csrf_token": csrf, "action": "export", "ids": ids[:2]}
+    )
+    assert 'name="scope" value="selected" checked' in chosen.text
+    assert 'name="format" value="csv" checked' in chosen.text
+    filtered = await client.get("/console/exports/new", params={"filter": "tier=template"})
+    assert 'name="scope" value="filtered" checked' in filtered.text
 
 
 async def test_partial_export_in_history_and_progress(

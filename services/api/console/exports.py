@@ -77,15 +77,16 @@ async def dialog(
 ) -> Response:
     """The export dialog, its scope counts computed now; the last-used config when fresh."""
     owner = session.user_id
-    if state is None:
-        last = form_io.stored_config((await presets.preferences(conn)).last_config)
-        state = DialogState(values=form_io.values_of(last), last_used=last is not None)
-        if last is not None and last.get("scope") in _CONTEXT_SCOPES:
-            state.scope = str(last["scope"])
     filtered = list_view.parse(QueryParams(filter_query)).filters if filter_query else None
     counts = await _counts(conn, owner, filtered, len(selected or []))
     scope = "selected" if selected else "filtered" if filtered else "all_approved"
-    if state.scope and (state.scope in _CONTEXT_SCOPES or state.scope == scope):
+    if state is None:
+        last = form_io.stored_config((await presets.preferences(conn)).last_config)
+        state = DialogState(values=form_io.values_of(last), last_used=last is not None)
+        if last is not None and scope == "all_approved":  # a selection or filter comes first
+            state.scope = str(last["scope"])
+    offered = {*_CONTEXT_SCOPES, form_io.TIER_SCOPE, scope}
+    if state.scope in offered:
         scope = state.scope
     context = {
         "title": "Export",
