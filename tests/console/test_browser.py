@@ -274,6 +274,14 @@ async def test_export_a_split_parquet_with_card_through_the_dialog(
     await page.get_by_label("Preset", exact=True).select_option(
         label="Parquet split + card (parquet)"
     )
+    await page.get_by_role("button", name="Load preset").click()
+    await expect(page.locator("#dialog-notice")).to_have_text(
+        "Loaded preset “Parquet split + card”."
+    )
+    await expect(page.get_by_label("Licence (in the card)")).to_have_value("cc-by-4.0")
+    await page.goto("/console/exports")
+    await expect(page.locator("#export-history tbody tr").first).to_contain_text("split 6/2")
+    await screenshot(page, "exports")
 
 
 async def test_hostile_content_runs_no_script(page: Page, web: Stack, account: Account) -> None:
