@@ -36,7 +36,6 @@ from shared.models.export import ExportFormat, ExportScope, ExportStatus
 from shared.models.query import ConversationFilters
 
 router = APIRouter(prefix="/console", route_class=ConsoleRoute, include_in_schema=False)
-APPROVED = ConversationFilters(status=[ConversationStatus.APPROVED])
 _CONTEXT_SCOPES = {ExportScope.ALL_APPROVED.value, ExportScope.ALL.value}
 
 
