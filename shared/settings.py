@@ -118,6 +118,7 @@ class Settings(BaseSettings):
     janitor_recover_stuck_jobs_schedule: str = "*/5 * * * *"
     janitor_export_failure_ratio_schedule: str = "*/5 * * * *"
     janitor_abort_stale_uploads_schedule: str = "45 * * * *"
+    janitor_roll_up_stats_schedule: str = "*/10 * * * *"
     janitor_max_recoveries: int = Field(default=3, ge=0)
     janitor_export_failure_threshold: float = Field(default=0.10, ge=0, le=1)
     janitor_export_failure_window_seconds: int = Field(default=3600, gt=0)
@@ -156,6 +157,7 @@ class Settings(BaseSettings):
         "janitor_recover_stuck_jobs_schedule",
         "janitor_export_failure_ratio_schedule",
         "janitor_abort_stale_uploads_schedule",
+        "janitor_roll_up_stats_schedule",
     )
     @classmethod
     def _cron_shape(cls, value: str) -> str:
