@@ -100,6 +100,11 @@ class ItemRequest(BaseModel):
     parent_type: ParentType | None = None
     estimated_input_tokens: int
     estimated_output_tokens: int
+    # A quality_check item (issue 13): the conversation to judge and the rubric version pinned
+    # when the job was created; the prompt is built from the stored turns when the item runs,
+    # and quality_threshold is then the flag threshold on quality_overall (0-1).
+    judge_conversation_id: UUID | None = None
+    judge_rubric_version: int | None = None
 
     @property
     def prefix(self) -> str:
@@ -193,6 +198,7 @@ class GenerationLog(BaseModel):
     prices: dict[str, Any] | None = None
     mode: str = "live"
     list_cost_usd: Decimal = Decimal(0)
+    purpose: str = "generation"
 
 
 class NewLog(BaseModel):
@@ -222,6 +228,8 @@ class NewLog(BaseModel):
     prices: dict[str, Any] | None = None
     mode: str = "live"
     list_cost_usd: Decimal = Decimal(0)
+    # What the call was for: "generation" or "judge" (issue 13).
+    purpose: str = "generation"
 
 
 class CostRow(BaseModel):

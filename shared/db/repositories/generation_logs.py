@@ -30,10 +30,10 @@ async def insert(
                prompt_sha256, request_excerpt, response_excerpt, input_tokens, output_tokens,
                cost_usd, duration_ms, status, error_code, error_message, conversation_id,
                cache_write_tokens, cache_read_tokens, cache_ttl, price_entry, prices, mode,
-               list_cost_usd)
+               list_cost_usd, purpose)
            VALUES ($1, $2, $3, (SELECT id FROM templates WHERE id = $4), $5, $6, $7, $8, $9,
                    $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22, $23, $24,
-                   $25)
+                   $25, $26)
            RETURNING id""",
         owner_id,
         batch_id,
@@ -60,6 +60,7 @@ async def insert(
         log.prices,
         log.mode,
         log.list_cost_usd,
+        log.purpose,
     )
     return row_id
 
