@@ -117,19 +117,29 @@ def _request(
 
 async def dispatch(queue: ArqRedis, settings: Settings, job: JudgeJob) -> None:
     """Enqueue the items' arq jobs after the commit: the first `concurrency` now, others parked."""
-    count, now = job.batch.total_items, job.batch.concurrency
-    for start in range(0, count, _ENQUEUE_CHUNK):
-        chunk = range(start, min(count, start + _ENQUEUE_CHUNK))
-        await asyncio.gather(*(_enqueue_one(queue, settings, job.batch.id, i, now) for i in chunk))
+    batch = job.batch
+    await dispatch_items(queue, settings, batch.id, range(batch.total_items), batch.concurrency)
+
+
+async def dispatch_items(
+    queue: ArqRedis, settings: Settings, batch_id: UUID, indexes: Sequence[int], now: int = 0
+) -> None:
+    """Enqueue these items' jobs: the first `now` (all, when 0) at once, the rest deferred."""
+    ordered = list(indexes)
+    now = now or len(ordered)
+    for start in range(0, len(ordered), _ENQUEUE_CHUNK):
+        chunk = list(enumerate(ordered))[start : start + _ENQUEUE_CHUNK]
+        await asyncio.gather(
+            *(_enqueue_one(queue, settings, batch_id, index, pos < now) for pos, index in chunk)
+        )
 
 
 async def _enqueue_one(
-    queue: ArqRedis, settings: Settings, batch_id: UUID, index: int, now: int
+    queue: ArqRedis, settings: Settings, batch_id: UUID, index: int, at_once: bool
 ) -> None:
     await enqueue(
         queue, settings, "generator", QUALITY_CHECK, str(batch_id), index,
-        job_id=job_key(batch_id, index),
-        defer_by=None if index < now else GENERATION_PARK_SECONDS,
+        job_id=job_key(batch_id, index), defer_by=None if at_once else GENERATION_PARK_SECONDS,
     )  # fmt: skip
 
 
