@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import asdict
 from decimal import Decimal
 from uuid import UUID
 
@@ -57,7 +58,7 @@ async def version(conn: asyncpg.Connection, number: int) -> RubricOut:
 async def versions(conn: asyncpg.Connection) -> RubricVersions:
     """The history, newest first."""
     stored = await repo.rubric_versions(conn)
-    items = [RubricVersion(**vars(entry)) for entry in stored]
+    items = [RubricVersion(**asdict(entry)) for entry in stored]
     return RubricVersions(items=items, current=items[0].version)
 
 

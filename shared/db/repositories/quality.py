@@ -62,7 +62,7 @@ async def add_rubric_version(
 ) -> Rubric:
     """Store the next version (concurrent edits of one tenant take turns on a lock)."""
     await conn.execute(
-        "SELECT pg_advisory_xact_lock(hashtext('quality_rubric:' || $1::text))", owner_id
+        "SELECT pg_advisory_xact_lock(hashtext('quality_rubric:' || $1::uuid::text))", owner_id
     )
     version: int = await conn.fetchval(
         "SELECT coalesce(max(version), $1) + 1 FROM quality_rubrics", BUILTIN_VERSION
