@@ -59,6 +59,8 @@ class ItemKind:
 
 GENERATION: Final = ItemKind(GENERATE_ITEM, "gen")
 JUDGE: Final = ItemKind(QUALITY_CHECK, "judge")
+_KINDS: Final = {"generation": GENERATION, JOB_TYPE: JUDGE}
+_UNKNOWN: Final = "unknown"
 
 
 @instrumented("generator")
@@ -91,7 +93,7 @@ async def _item_job(
                 outcome, parking = await _guarded(resources, ref, started)
                 await publish(resources.redis, resources.settings, "generation", batch, outcome)
                 if parking and outcome in _FINISHED:
-                    await wake_parked(resources, owner, batch, kind)
+                    await wake_parked(resources, owner, batch, _KINDS.get(parking, kind))
                 return {"outcome": outcome}
         except Deferred as deferred:
             if job_try >= MAX_JOB_TRIES - 1:
@@ -107,10 +109,13 @@ async def _owner(resources: WorkerResources, batch: UUID, job_try: int) -> UUID 
         raise Deferred(_outage_retry(), "error") from exc
 
 
-async def _guarded(resources: WorkerResources, ref: ItemRef, started: float) -> tuple[str, bool]:
+async def _guarded(
+    resources: WorkerResources, ref: ItemRef, started: float
+) -> tuple[str, str | None]:
     """Run the item; turn unexpected errors into a retry with backoff, then a failure.
 
-    Returns the outcome and whether the batch may have parked items waiting for a slot.
+    Returns the outcome and, when the batch may have parked items waiting for a slot, its job
+    type (`_UNKNOWN` when the run failed before the batch was read).
     """
     try:
         return await _run(resources, ref, started)
@@ -118,10 +123,10 @@ async def _guarded(resources: WorkerResources, ref: ItemRef, started: float) -> 
         raise
     except Exception as exc:
         log.exception("generator.item.error", error=type(exc).__name__)
-        return await _errored(resources, ref, exc), True
+        return await _errored(resources, ref, exc), _UNKNOWN
 
 
-async def _run(resources: WorkerResources, ref: ItemRef, started: float) -> tuple[str, bool]:
+async def _run(resources: WorkerResources, ref: ItemRef, started: float) -> tuple[str, str | None]:
     settings = resources.settings
     lease_s = 3 * settings.generator_heartbeat_seconds
     claim = await items.claim(resources.pool, ref, lease_s)
@@ -130,7 +135,7 @@ async def _run(resources: WorkerResources, ref: ItemRef, started: float) -> tupl
     if claim.state == ClaimState.BUSY:
         raise Deferred(claim.wait_s + 0.5, "busy")
     if claim.state != ClaimState.RUNNING or claim.item is None or claim.batch is None:
-        return claim.state.value, False
+        return claim.state.value, None
     await publish(resources.redis, settings, "generation", ref.batch_id, "item_started")
     budget = Budget(
         deadline=started + settings.generator_job_timeout_seconds - 1.0,
@@ -139,7 +144,8 @@ async def _run(resources: WorkerResources, ref: ItemRef, started: float) -> tupl
     batch = claim.batch
     run = await _build_run(resources, ref, (batch, claim.item), budget)
     if not isinstance(run, ItemRun):
-        return await judging.refuse(resources.pool, settings, ref, claim.item, run), True
+        outcome = await judging.refuse(resources.pool, settings, ref, claim.item, run)
+        return outcome, batch.job_type
     beat = asyncio.create_task(_heartbeat(resources, ref, lease_s))
     try:
         outcome = await run.run()
@@ -151,8 +157,8 @@ async def _run(resources: WorkerResources, ref: ItemRef, started: float) -> tupl
         with contextlib.suppress(asyncio.CancelledError):
             await beat
     if outcome == "stopped" and isinstance(run, judging.JudgeRun):
-        await run.record(judging.stopped_error(batch.stop_reason))
-    return outcome, batch.concurrency < batch.total_items
+        await judging.record_stopped(run)
+    return outcome, batch.job_type if batch.concurrency < batch.total_items else None
 
 
 async def _build_run(

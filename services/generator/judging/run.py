@@ -24,6 +24,7 @@ from services.generator.judging.store import land_verdict, record_failure
 from services.generator.llm.client import LLMResponse
 from services.generator.providers import Fleet
 from shared.db.pool import tenant_transaction
+from shared.db.repositories import generation as generation_repo
 from shared.db.repositories import quality as quality_repo
 from shared.llm.pricing import CHARS_PER_TOKEN
 from shared.logging import get_logger
@@ -181,6 +182,9 @@ async def refuse(
     return "failed"
 
 
-def stopped_error(batch_stop: str | None) -> str:
-    """judge_error of a conversation whose job stopped before judging it."""
-    return f"not judged: the job stopped ({batch_stop or 'stopped'})"
+async def record_stopped(run: JudgeRun) -> None:
+    """The job stopped (cost cap, cancel, spend limit) before this conversation was judged."""
+    async with tenant_transaction(run.pool, run.ref.owner_id) as conn:
+        item = await generation_repo.get_item(conn, run.ref.batch_id, run.ref.index)
+    reason = item.error_code if item is not None and item.error_code else "stopped"
+    await run.record(f"not judged: the job stopped ({reason})")

@@ -1,0 +1,89 @@
+"""quality_check jobs under generation's machinery: the cost cap, recovery, the shared entry."""
+
+from __future__ import annotations
+
+from uuid import UUID
+
+import httpx
+import pytest
+
+from services.generator.recovery import ITEMS
+from shared.db.pool import tenant_transaction
+from shared.quality import enqueue as judging
+from shared.queue import job_id
+from shared.recovery import reconcile
+from shared.runtime import WorkerResources
+from tests.fakes.anthropic import FakeAnthropic
+from tests.generator.harness import fake_requests, running_worker, wait_batch
+from tests.quality.helpers import imported, job_items, judge_logs, judged
+from tests.support.factories import Account
+
+
+async def test_the_cost_cap_stops_judging_before_a_call(
+    api: httpx.AsyncClient, account: Account, resources: WorkerResources, claude: FakeAnthropic
+) -> None:
+    cid = await imported(api, account, user_text="[judge all=0.9]")
+    async with running_worker(resources):
+        response = await api.post(
+            f"/v1/conversations/{cid}/score", json={"cost_cap_usd": 0.000001},
+            headers=account.headers,
+        )  # fmt: skip
+        assert response.status_code == 202, response.text
+        assert response.json()["cost_cap_usd"] == 0.000001
+        job = await wait_batch(api, account.headers, response.json()["id"])
+    assert (job["stop_reason"], job["completed_items"]) == ("cost_cap_reached", 0)
+    assert fake_requests(claude) == []
+    assert await judge_logs(resources.pool, account, job["id"]) == []
+    [item] = await job_items(resources.pool, account, job["id"])
+    assert item["status"] == "skipped"
+    row = await judged(resources.pool, account, cid)
+    assert row["quality_overall"] is None
+    assert row["judge_error"] == "not judged: the job stopped (cost_cap_reached)"
+
+
+async def test_a_judge_job_lost_from_redis_is_enqueued_again_by_the_reconciler(
+    api: httpx.AsyncClient, account: Account, resources: WorkerResources, claude: FakeAnthropic
+) -> None:
+    cid = await imported(api, account, user_text="[judge all=0.7]")
+    # Written and committed, but its arq jobs never enqueued (as if Redis lost them).
+    async with tenant_transaction(resources.pool, account.user.id) as conn:
+        job = await judging.plan(
+            conn, account.user.id, [UUID(cid)], resources.settings, reason="test"
+        )
+    assert job is not None
+    counts = await reconcile(resources, ITEMS)
+    assert counts["enqueued"] >= 1
+    queued = await resources.redis.zscore(
+        f"{resources.settings.queue_prefix}:generator", job_id("judge", job.batch.id, 0)
+    )
+    assert queued is not None
+    async with running_worker(resources):
+        done = await wait_batch(api, account.headers, str(job.batch.id))
+    assert done["completed_items"] == 1
+    assert (await judged(resources.pool, account, cid))["quality_overall"] == pytest.approx(0.7)
+
+
+async def test_enqueue_judging_is_the_one_entry_point_and_skips_unknown_ids(
+    api: httpx.AsyncClient,
+    account: Account,
+    other: Account,
+    resources: WorkerResources,
+    claude: FakeAnthropic,
+) -> None:
+    mine = await imported(api, account, user_text="[judge all=0.4]")
+    theirs = await imported(api, other)
+    settings = resources.settings
+    nothing = await judging.enqueue_judging(
+        resources.pool, resources.redis, settings, account.user.id, [UUID(theirs)]
+    )
+    assert nothing is None
+    job = await judging.enqueue_judging(
+        resources.pool, resources.redis, settings, account.user.id,
+        [UUID(mine), UUID(theirs), UUID(mine)], reason="edit",
+    )  # fmt: skip
+    assert job is not None
+    assert (job.conversation_ids, job.missing) == ([UUID(mine)], [UUID(theirs)])
+    assert job.batch.config["source"] == {"kind": "judge", "reason": "edit"}
+    async with running_worker(resources):
+        await wait_batch(api, account.headers, str(job.batch.id))
+    assert (await judged(resources.pool, account, mine))["quality_overall"] == pytest.approx(0.4)
