@@ -336,3 +336,20 @@ async def _judge_jobs(pool: asyncpg.Pool, account: Account, expected: int) -> li
             await asyncio.sleep(0.2 if expected == 0 else 0)
             return ids
         await asyncio.sleep(0.05)
+
+
+async def test_the_rubric_prefix_is_cached_across_judge_calls(
+    api: httpx.AsyncClient, account: Account, resources: WorkerResources, claude: FakeAnthropic
+) -> None:
+    # The built-in prefix (instructions, rubric, tool) is ~1,400 tokens: under claude-haiku-4-5's
+    # 4,096-token minimum the API caches nothing, so the fake is told a lower minimum here.
+    claude.configure(cache_min_tokens=1000)
+    first = await imported(api, account, user_text="[judge all=0.6]")
+    second = await imported(api, account, user_text="[judge all=0.7]")
+    async with running_worker(resources):
+        jobs = [await score(api, account, first), await score(api, account, second)]
+    logs = [(await judge_logs(resources.pool, account, job["id"]))[0] for job in jobs]
+    assert logs[0]["cache_write_tokens"] > 0
+    assert logs[0]["cache_read_tokens"] == 0
+    assert logs[1]["cache_read_tokens"] == logs[0]["cache_write_tokens"]
+    assert logs[1]["cost_usd"] < logs[0]["cost_usd"]

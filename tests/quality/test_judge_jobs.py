@@ -87,3 +87,25 @@ async def test_enqueue_judging_is_the_one_entry_point_and_skips_unknown_ids(
     async with running_worker(resources):
         await wait_batch(api, account.headers, str(job.batch.id))
     assert (await judged(resources.pool, account, mine))["quality_overall"] == pytest.approx(0.4)
+
+
+async def test_retry_failed_judges_the_failed_items_again(
+    api: httpx.AsyncClient, account: Account, resources: WorkerResources, claude: FakeAnthropic
+) -> None:
+    cid = await imported(api, account, user_text="[judge all=0.65]")
+    claude.script("500", "500", "500")
+    async with running_worker(resources):
+        response = await api.post(f"/v1/conversations/{cid}/score", headers=account.headers)
+        job_id_ = response.json()["id"]
+        failed = await wait_batch(api, account.headers, job_id_)
+        assert failed["status"] == "failed"
+        assert (await judged(resources.pool, account, cid))["judge_error"].startswith("server")
+        retried = await api.post(
+            f"/v1/generation-jobs/{job_id_}/retry-failed", headers=account.headers
+        )
+        assert retried.status_code == 202, retried.text
+        done = await wait_batch(api, account.headers, job_id_)
+    assert done["completed_items"] == 1
+    row = await judged(resources.pool, account, cid)
+    assert row["quality_overall"] == pytest.approx(0.65)
+    assert row["judge_error"] is None
