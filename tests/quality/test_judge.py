@@ -353,3 +353,30 @@ async def test_the_rubric_prefix_is_cached_across_judge_calls(
     assert logs[0]["cache_read_tokens"] == 0
     assert logs[1]["cache_read_tokens"] == logs[0]["cache_write_tokens"]
     assert logs[1]["cost_usd"] < logs[0]["cost_usd"]
+
+
+async def test_a_batch_mode_generation_job_judges_what_it_lands(
+    account: Account, resources: WorkerResources, claude: FakeAnthropic, pool: asyncpg.Pool
+) -> None:
+    fast = resources.settings.model_copy(
+        update={"llm_batch_poll_min_seconds": 0.05, "llm_batch_poll_max_seconds": 0.2}
+    )
+    async with (
+        api_client(fast) as fast_api,
+        worker_resources(fast, pool, fast.storage_local_dir) as local,
+        running_worker(local),
+    ):
+        created = await fast_api.post(
+            "/v1/generation-jobs", json={**plain_items(2), "judge": True, "mode": "batch"},
+            headers=account.headers,
+        )  # fmt: skip
+        assert created.status_code == 202, created.text
+        done = await wait_batch(fast_api, account.headers, created.json()["id"])
+        assert done["mode"] == "batch"
+        landed = await conversations(pool, account.user.id, created.json()["id"])
+        for job in await _judge_jobs(pool, account, len(landed)):
+            await wait_batch(fast_api, account.headers, str(job))
+    assert len(landed) == 2
+    for conversation in landed:
+        row = await judged(pool, account, str(conversation["id"]))
+        assert row["quality_source"] == "judge"
