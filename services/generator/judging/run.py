@@ -115,7 +115,12 @@ class JudgeRun(ItemRun):
         )  # fmt: skip
 
     async def _fail(self, code: str, message: str, *, stop: StopReason | None = None) -> None:
-        await super()._fail(code, message, stop=stop)
+        # Not ItemRun._fail: a failed judgement is no failed conversation in the metrics.
+        await held(
+            lambda: items.fail(self.pool, self.ref, code, message, stop=stop),
+            deadline=self.budget.deadline, what="fail",
+        )  # fmt: skip
+        log.info("generator.judge.failed", code=code, stop=stop.value if stop else None)
         await self.record(f"{code}: {message}")
 
     async def record(self, error: str) -> None:
