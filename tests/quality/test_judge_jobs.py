@@ -109,3 +109,36 @@ async def test_retry_failed_judges_the_failed_items_again(
     row = await judged(resources.pool, account, cid)
     assert row["quality_overall"] == pytest.approx(0.65)
     assert row["judge_error"] is None
+
+
+async def test_score_requests_with_bad_input_are_4xx_and_write_nothing(
+    api: httpx.AsyncClient, account: Account, resources: WorkerResources
+) -> None:
+    cid = await imported(api, account)
+    url = f"/v1/conversations/{cid}/score"
+    for body in ({"cost_cap_usd": "lots"}, {"cost_cap_usd": -1}, {"bogus": True}, [1]):
+        response = await api.post(url, json=body, headers=account.headers)
+        assert response.status_code == 422, (body, response.text)
+    truncated = await api.post(
+        url, content=b'{"cost_cap_usd": 0.', headers={**account.headers,
+                                                      "content-type": "application/json"},
+    )  # fmt: skip
+    assert truncated.status_code == 422
+    assert (
+        await api.post("/v1/conversations/not-a-uuid/score", headers=account.headers)
+    ).status_code == 422
+    deleted = await api.delete(f"/v1/conversations/{cid}", headers=account.headers)
+    assert deleted.status_code == 204
+    gone = await api.post(url, headers=account.headers)
+    assert gone.status_code == 404
+    bulk = await api.post(
+        "/v1/conversations/bulk-action", json={"action": "score", "ids": [cid]},
+        headers=account.headers,
+    )  # fmt: skip
+    assert bulk.status_code == 200
+    assert (bulk.json()["failed"], bulk.json()["job_id"]) == (1, None)
+    async with tenant_transaction(resources.pool, account.user.id) as conn:
+        jobs = await conn.fetchval(
+            "SELECT count(*) FROM batch_jobs WHERE job_type = 'quality_check'"
+        )
+    assert jobs == 0
