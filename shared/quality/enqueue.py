@@ -31,7 +31,14 @@ from shared.llm.pricing import CHARS_PER_TOKEN
 from shared.models.conversation import Tier
 from shared.models.generation import BatchJob, ItemRequest
 from shared.quality.judge import TOOL, prefix
-from shared.queue import GENERATION_PARK_SECONDS, QUALITY_CHECK, ArqRedis, enqueue, job_id
+from shared.queue import (
+    GENERATION_PARK_SECONDS,
+    QUALITY_CHECK,
+    RUN_MESSAGE_BATCHES,
+    ArqRedis,
+    enqueue,
+    job_id,
+)
 from shared.settings import Settings
 
 JOB_TYPE: Final = "quality_check"
@@ -69,8 +76,13 @@ async def plan(
     *,
     reason: str,
     cost_cap_usd: Decimal | None = None,
+    batch: bool = False,
 ) -> JudgeJob | None:
-    """Write the job and its items in the caller's tenant transaction (nothing enqueued)."""
+    """Write the job and its items in the caller's tenant transaction (nothing enqueued).
+
+    `batch`: send the judge calls as Message Batches (half price, answers within 24 h); the
+    offline judge has none, so it always runs live.
+    """
     wanted = list(dict.fromkeys(conversation_ids))
     found = {target.id: target for target in await repo.targets(conn, wanted)}
     order = [id for id in wanted if id in found]
@@ -82,21 +94,22 @@ async def plan(
     concurrency = min(settings.judge_concurrency, len(requests))
     config = {
         "source": {"kind": "judge", "reason": reason[:100]},
-        "mode": "live",
+        "mode": "batch" if batch and not settings.offline_llm else "live",
         "judge_model": judge_model(settings),
         "rubric_version": rubric.version,
         "priority": 5,
     }
-    batch = await generation_repo.insert_batch(
+    written = await generation_repo.insert_batch(
         conn, owner_id=owner_id, total=len(requests), concurrency=concurrency,
         cost_cap_usd=cost_cap_usd, config=config, estimated_completion_at=None,
         job_type=JOB_TYPE,
     )  # fmt: skip
     await generation_repo.insert_items(
-        conn, owner_id=owner_id, batch_id=batch.id, requests=requests, dispatch_first=concurrency
-    )
+        conn, owner_id=owner_id, batch_id=written.id, requests=requests,
+        dispatch_first=concurrency,
+    )  # fmt: skip
     missing = [id for id in wanted if id not in found]
-    return JudgeJob(batch=batch, conversation_ids=order, missing=missing)
+    return JudgeJob(batch=written, conversation_ids=order, missing=missing)
 
 
 def _request(
@@ -118,6 +131,12 @@ def _request(
 async def dispatch(queue: ArqRedis, settings: Settings, job: JudgeJob) -> None:
     """Enqueue the items' arq jobs after the commit: the first `concurrency` now, others parked."""
     batch = job.batch
+    if batch.config.get("mode") == "batch":
+        await enqueue(
+            queue, settings, "generator", RUN_MESSAGE_BATCHES, str(batch.id),
+            job_id=job_id("genbatch", batch.id),
+        )  # fmt: skip
+        return
     await dispatch_items(queue, settings, batch.id, range(batch.total_items), batch.concurrency)
 
 
@@ -152,12 +171,14 @@ async def enqueue_judging(
     *,
     reason: str = "api",
     cost_cap_usd: Decimal | None = None,
+    batch: bool = False,
 ) -> JudgeJob | None:
     """Judge these conversations of `owner_id`: write the job, commit, enqueue its items."""
     async with tenant_transaction(pool, owner_id) as conn:
         job = await plan(
-            conn, owner_id, conversation_ids, settings, reason=reason, cost_cap_usd=cost_cap_usd
-        )
+            conn, owner_id, conversation_ids, settings, reason=reason,
+            cost_cap_usd=cost_cap_usd, batch=batch,
+        )  # fmt: skip
     if job is not None:
         await dispatch(queue, settings, job)
     return job

@@ -4,18 +4,27 @@ from __future__ import annotations
 
 from uuid import UUID
 
+import asyncpg
 import httpx
 import pytest
 
 from services.generator.recovery import ITEMS
 from shared.db.pool import tenant_transaction
+from shared.llm.pricing import CacheTtl, Usage, cost_usd, table_for
 from shared.quality import enqueue as judging
 from shared.queue import job_id
 from shared.recovery import reconcile
 from shared.runtime import WorkerResources
 from tests.fakes.anthropic import FakeAnthropic
-from tests.generator.harness import fake_requests, running_worker, wait_batch
+from tests.generator.harness import (
+    fake_requests,
+    rows,
+    running_worker,
+    wait_batch,
+    worker_resources,
+)
 from tests.quality.helpers import imported, job_items, judge_logs, judged
+from tests.support.api import api_client
 from tests.support.factories import Account
 
 
@@ -142,3 +151,59 @@ async def test_score_requests_with_bad_input_are_4xx_and_write_nothing(
             "SELECT count(*) FROM batch_jobs WHERE job_type = 'quality_check'"
         )
     assert jobs == 0
+
+
+async def test_judging_in_message_batches_lands_like_live_at_the_batch_price(
+    api: httpx.AsyncClient,
+    account: Account,
+    resources: WorkerResources,
+    claude: FakeAnthropic,
+    pool: asyncpg.Pool,
+) -> None:
+    fast = resources.settings.model_copy(
+        update={"llm_batch_poll_min_seconds": 0.05, "llm_batch_poll_max_seconds": 0.2}
+    )
+    good = await imported(api, account, user_text="[judge all=0.55]")
+    broken = await imported(api, account)
+    async with tenant_transaction(pool, account.user.id) as conn:
+        await conn.execute(
+            "UPDATE conversation_turns SET content = '' WHERE conversation_id = $1 "
+            "AND turn_number = 2",
+            UUID(broken),
+        )
+    async with (
+        api_client(fast) as fast_api,
+        worker_resources(fast, pool, fast.storage_local_dir) as local,
+        running_worker(local),
+    ):
+        single = await fast_api.post(
+            f"/v1/conversations/{good}/score", json={"mode": "batch"}, headers=account.headers
+        )
+        assert single.status_code == 202, single.text
+        assert single.json()["mode"] == "batch"
+        await wait_batch(fast_api, account.headers, single.json()["id"])
+        job = await judging.enqueue_judging(
+            pool, local.redis, fast, account.user.id, [UUID(good), UUID(broken)], batch=True
+        )
+        assert job is not None
+        done = await wait_batch(fast_api, account.headers, str(job.batch.id))
+    assert (done["completed_items"], done["failed_items"]) == (1, 1)
+    assert claude.batch_creates == [["item-0"], ["item-0"]]  # the broken one was never sent
+    row = await judged(pool, account, good)
+    assert row["quality_overall"] == pytest.approx(0.55)
+    assert row["judge_error"] is None
+    refused = await judged(pool, account, broken)
+    assert refused["judge_error"].startswith("structural_gate: not sent to the judge: empty")
+    [entry] = await rows(
+        pool, account.user.id,
+        "SELECT mode, purpose, input_tokens, output_tokens, cache_write_tokens, "
+        "cache_read_tokens, cost_usd FROM generation_logs WHERE job_id = $1",
+        job.batch.id,
+    )  # fmt: skip
+    assert (entry["mode"], entry["purpose"]) == ("batch", "judge")
+    _, price = table_for(fast).price_for(fast.judge_model)
+    usage = Usage(
+        entry["input_tokens"], entry["output_tokens"], entry["cache_write_tokens"],
+        entry["cache_read_tokens"],
+    )  # fmt: skip
+    assert entry["cost_usd"] == cost_usd(price, usage, batch=True, cache_ttl=CacheTtl.ONE_HOUR)

@@ -55,6 +55,6 @@ async def score_conversation(
     settings: SettingsDep,
     body: Annotated[ScoreIn | None, Body()] = None,
 ) -> JobOut:
-    """Judge the conversation again: a quality_check job (poll /v1/generation-jobs/{id})."""
-    cap = body.cost_cap_usd if body is not None else None
-    return await service.score_one(pool, queue, settings, me.user_id, id, cap)
+    """Judge the conversation (again): a quality_check job; poll /v1/generation-jobs/{id}."""
+    options = body if body is not None else ScoreIn()
+    return await service.score_one(pool, queue, settings, me.user_id, id, options)

@@ -75,3 +75,8 @@ class ScoreIn(BaseModel):
     cost_cap_usd: Money | None = Field(
         default=None, description="stop judging once the job's calls may cost more"
     )
+    mode: Literal["live", "batch"] = Field(
+        default="live",
+        description="batch: Message Batches at half price, answers within 24 h (live when "
+        "the offline judge answers)",
+    )

@@ -17,6 +17,7 @@ from services.api.quality.schemas import (
     RubricOut,
     RubricVersion,
     RubricVersions,
+    ScoreIn,
 )
 from services.api.transactions import committed_transaction
 from shared.db.repositories import quality as repo
@@ -81,12 +82,15 @@ async def score(
     settings: Settings,
     owner_id: UUID,
     ids: list[UUID],
-    cost_cap_usd: float | None,
+    options: ScoreIn,
 ) -> judging.JudgeJob | None:
     """Write a quality_check job for the tenant's conversations among `ids`, then enqueue it."""
-    cap = Decimal(str(cost_cap_usd)) if cost_cap_usd is not None else None
+    cap = Decimal(str(options.cost_cap_usd)) if options.cost_cap_usd is not None else None
     async with committed_transaction(pool, owner_id) as conn:
-        job = await judging.plan(conn, owner_id, ids, settings, reason="api", cost_cap_usd=cap)
+        job = await judging.plan(
+            conn, owner_id, ids, settings, reason="api", cost_cap_usd=cap,
+            batch=options.mode == "batch",
+        )  # fmt: skip
     if job is not None:
         await judging.dispatch(queue, settings, job)
     return job
@@ -98,10 +102,10 @@ async def score_one(
     settings: Settings,
     owner_id: UUID,
     id: UUID,
-    cost_cap_usd: float | None,
+    options: ScoreIn,
 ) -> JobOut:
     """Judge one conversation: its job (404 when it is not the tenant's)."""
-    job = await score(pool, queue, settings, owner_id, [id], cost_cap_usd)
+    job = await score(pool, queue, settings, owner_id, [id], options)
     if job is None:
         raise NotFound("no such conversation")
     created: JobOut = job_out(job.batch)
@@ -112,7 +116,7 @@ async def bulk_score(
     pool: asyncpg.Pool, queue: ArqRedis, settings: Settings, owner_id: UUID, ids: list[UUID]
 ) -> BulkResult:
     """Bulk action `score`: one job for the tenant's ids; every other id is a 404 result."""
-    job = await score(pool, queue, settings, owner_id, ids, None)
+    job = await score(pool, queue, settings, owner_id, ids, ScoreIn())
     queued = set(job.conversation_ids) if job is not None else set()
     results = [BulkItemResult(id=id, ok=True) if id in queued else _missing(id) for id in ids]
     succeeded = sum(result.ok for result in results)

@@ -141,6 +141,8 @@ async def prepare(
     ref: ItemRef,
     claimed: tuple[BatchJob, GenerationItem],
     budget: Budget,
+    *,
+    cls: type[JudgeRun] = JudgeRun,
 ) -> JudgeRun | Refusal:
     """Load the conversation and the pinned rubric; gate; build the run (or say why not)."""
     batch, item = claimed
@@ -164,8 +166,8 @@ async def prepare(
                 "estimated_input_tokens": math.ceil((len(system) + len(user)) / CHARS_PER_TOKEN)
                 + 400}
     )  # fmt: skip
-    run = JudgeRun(fleet, pool, storage, ref, (batch, item.model_copy(update={"request": built})),
-                   budget)  # fmt: skip
+    run = cls(fleet, pool, storage, ref, (batch, item.model_copy(update={"request": built})),
+              budget)  # fmt: skip
     run.subject, run.rubric_version = found, version
     return run
 
