@@ -83,6 +83,13 @@ async def test_scores_land_in_columns_with_rationale_rubric_version_and_cost(
     )  # fmt: skip
     assert entry["cost_usd"] == cost_usd(price, usage) > 0
     assert Decimal(str(job["cost_so_far_usd"])) == entry["cost_usd"]
+    listed = await api.get("/v1/generation-logs?purpose=judge", headers=account.headers)
+    assert listed.status_code == 200, listed.text
+    assert [(r["purpose"], r["job_id"]) for r in listed.json()["items"]] == [("judge", job["id"])]
+    other = await api.get("/v1/generation-logs?purpose=generation", headers=account.headers)
+    assert other.json()["items"] == []
+    wrong = await api.get("/v1/generation-logs?purpose=judging", headers=account.headers)
+    assert wrong.status_code == 422
 
 
 async def test_below_the_global_threshold_goes_to_needs_revision_naming_weak_criteria(

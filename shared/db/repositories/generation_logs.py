@@ -75,9 +75,9 @@ async def page(
     after: tuple[datetime, UUID] | None,
     limit: int,
 ) -> tuple[list[GenerationLog], int]:
-    """Newest first; `filters` keys: conversation_id, job_id, status, item_index."""
+    """Newest first; `filters` keys: conversation_id, job_id, status, item_index, purpose."""
     where, args = ["owner_id = $1"], list[Any]([owner_id])
-    for name in ("conversation_id", "job_id", "status", "item_index"):
+    for name in ("conversation_id", "job_id", "status", "item_index", "purpose"):
         if filters.get(name) is not None:
             args.append(filters[name])
             where.append(f"{name} = ${len(args)}")
