@@ -144,7 +144,7 @@ async def _run(resources: WorkerResources, ref: ItemRef, started: float) -> tupl
     batch = claim.batch
     run = await _build_run(resources, ref, (batch, claim.item), budget)
     if not isinstance(run, ItemRun):
-        outcome = await judging.refuse(resources.pool, settings, ref, claim.item, run)
+        outcome = await judging.refuse(resources.pool, ref, claim.item, run)
         return outcome, batch.job_type
     beat = asyncio.create_task(_heartbeat(resources, ref, lease_s))
     try:

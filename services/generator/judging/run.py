@@ -31,7 +31,6 @@ from shared.logging import get_logger
 from shared.models.generation import BatchJob, GenerationItem, LogStatus, NewLog, StopReason
 from shared.quality.judge import TOOL, TOOL_CHOICE, TOOL_NAME, prefix, transcript
 from shared.quality.scores import JudgeOutputError, Scores, parse_scores, place
-from shared.settings import Settings
 from shared.storage import ObjectStore
 
 log = get_logger(__name__)
@@ -172,9 +171,7 @@ async def prepare(
     return run
 
 
-async def refuse(
-    pool: asyncpg.Pool, settings: Settings, ref: ItemRef, item: GenerationItem, why: Refusal
-) -> str:
+async def refuse(pool: asyncpg.Pool, ref: ItemRef, item: GenerationItem, why: Refusal) -> str:
     """Fail the item without a call, and say why on the conversation (when there is one)."""
     await items.fail(pool, ref, why.code, why.message)
     conversation_id: UUID | None = item.request.judge_conversation_id
