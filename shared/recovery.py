@@ -42,7 +42,8 @@ class Kind:
     """One kind of work: how to list it, and the job that runs it."""
 
     service: Service
-    function: str
+    # The job function, or (items of several job types) the function for one piece of work.
+    function: str | Callable[[OpenWork], str]
     job_id: Callable[[OpenWork], str]
     args: Callable[[OpenWork], tuple[object, ...]]
     list_open: Callable[[asyncpg.Connection, WorkerResources], Awaitable[list[OpenWork]]]
@@ -88,8 +89,9 @@ async def _revive_chunk(
         state = found[jid]
         if not _needs_help(one, state, grace if kind.stale_mark_is_dead else None):
             continue
+        function = kind.function if isinstance(kind.function, str) else kind.function(one)
         outcome = await revive(
-            redis, settings, kind.service, kind.function, *kind.args(one), job_id=jid, found=state
+            redis, settings, kind.service, function, *kind.args(one), job_id=jid, found=state
         )
         log.warning("recovery.job_revived", job_id=jid, outcome=outcome, lapsed=one.lapsed)
         outcomes.append(outcome)

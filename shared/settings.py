@@ -85,6 +85,17 @@ class Settings(BaseSettings):
     # An item's lease lasts 3 heartbeats: a killed generator's items are free again after it.
     generator_heartbeat_seconds: float = Field(default=10.0, gt=0)
 
+    # The judge (issue 13, docs/quality.md): its own (cheaper) model, flag threshold on
+    # quality_overall (0-1; a template's judge_flag_threshold overrides it), and whether a
+    # generation job judges each conversation it lands unless its config says otherwise.
+    judge_model: str = "claude-haiku-4-5"
+    judge_flag_threshold: float = Field(default=0.3, ge=0, le=1)
+    judge_after_generation: bool = True
+    judge_after_edit: bool = True
+    judge_max_tokens: int = Field(default=2000, ge=256, le=64_000)
+    judge_concurrency: int = Field(default=3, ge=1, le=100)
+    judge_max_conversation_chars: int = Field(default=200_000, ge=1000)
+
     # Economy (issue 15): price table, prompt caching, Message Batches, header-driven limits.
     llm_pricing: str | None = None
     llm_prompt_caching: bool = True

@@ -21,6 +21,7 @@ from services.api.generation.router import router as generation_router
 from services.api.middleware import BodyLimitMiddleware, MetricsMiddleware, RequestIdMiddleware
 from services.api.openapi import install_openapi, operation_id
 from services.api.ops.router import router as ops_router
+from services.api.quality.router import router as quality_router
 from services.api.resources import ApiResources
 from services.api.strict_query import reject_unknown_query
 from services.api.templates.router import router as templates_router
@@ -77,6 +78,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     install_docs(app)
     install_openapi(app)
     app.include_router(ops_router)
+    app.include_router(quality_router)
     app.include_router(conversations_router)
     app.include_router(edits_router)
     app.include_router(templates_router)

@@ -23,6 +23,7 @@ import asyncpg
 from services.generator.batch_items import BatchItemRun, Outcome
 from services.generator.batch_orphans import custom_id, find_orphan, parse_custom_id, round_tag
 from services.generator.engine import INPUT_RESERVE_FACTOR, Budget
+from services.generator.judging.batched import BatchJudgeRun, judge_params
 from services.generator.llm.batches import BatchClient, BatchInfo, BatchResult
 from services.generator.llm.client import (
     ConnectionFailed,
@@ -76,6 +77,8 @@ class BatchRunner:
     owner_id: UUID
     job_id: UUID
     deadline: float
+    # A quality_check job: requests built from the conversations, results judged.
+    judge: bool = False
 
     async def step(self) -> float | None:
         """Advance open rounds, submit queued items; seconds to the next pass, None when done."""
@@ -197,7 +200,8 @@ class BatchRunner:
         if index is None or index not in wanted:
             log.warning("generator.batch.unknown_custom_id", custom_id=result.custom_id[:80])
             return "skipped"
-        run = await BatchItemRun.load(self.fleet, self.resources, self.owner_id, row, index)
+        load = BatchJudgeRun.load_judge if self.judge else BatchItemRun.load
+        run = await load(self.fleet, self.resources, self.owner_id, row, index)
         if run is None:
             return "skipped"  # landed by an earlier pass
         return await run.handle(result)
@@ -222,6 +226,12 @@ class BatchRunner:
             )  # fmt: skip
             requests = [await repo.get_item(conn, self.job_id, i) for i in indexes]
             kept = await self._within_cap(conn, locked, lease, [r for r in requests if r])
+            caching = self.fleet.settings.llm_prompt_caching
+            judged = (
+                await judge_params(conn, self.fleet, lease, kept, caching) if self.judge else {}
+            )
+            if self.judge:
+                kept = [item for item in kept if item.item_index in judged]
             if not kept:
                 return
             row = await batches_repo.insert(
@@ -231,8 +241,8 @@ class BatchRunner:
             requests = list(kept)
         body = [
             {"custom_id": custom_id(row.id, item.item_index),
-             "params": request_params(item.request, self.fleet.provider.model,
-                                      self.fleet.settings.llm_prompt_caching)}
+             "params": judged.get(item.item_index) or request_params(
+                 item.request, self.fleet.provider.model, caching)}
             for item in requests if item is not None
         ]  # fmt: skip
         await self._create(row, body)

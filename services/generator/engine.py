@@ -12,6 +12,7 @@ import hashlib
 import random
 import time
 import weakref
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any, Final
@@ -132,6 +133,8 @@ class ItemRun:
         self.attempt_id: UUID | None = None
         self.mode = JobMode.LIVE
         self.price_entry, self.price = table_for(self.settings).price_for(fleet.provider.model)
+        # Called with the new conversation's id once it has landed (e.g. to enqueue its judge).
+        self.on_landed: Callable[[UUID], Awaitable[None]] | None = None
         self.prompt_sha256 = hashlib.sha256(
             f"{self.request.prefix}\x00{self.request.user_message}".encode()
         ).hexdigest()
@@ -192,13 +195,7 @@ class ItemRun:
             raise
         started = time.perf_counter()
         try:
-            response = await self.fleet.provider.create_message(
-                system=self.request.prefix or None,
-                messages=[{"role": "user", "content": self.request.user_message}],
-                max_tokens=self.request.max_tokens,
-                temperature=self.request.temperature,
-                cache_ttl=self.cache_ttl,
-            )
+            response = await self._call()
         except LLMError as error:
             elapsed = time.perf_counter() - started
             return await self._call_failed(error, permit, attempts, elapsed)
@@ -207,6 +204,16 @@ class ItemRun:
             await asyncio.shield(self._book_cancelled(attempts, time.perf_counter() - started))
             raise
         return await self._answered(response, permit, attempts)
+
+    async def _call(self) -> LLMResponse:
+        """The Messages call itself (the judge's run adds its tool)."""
+        return await self.fleet.provider.create_message(
+            system=self.request.prefix or None,
+            messages=[{"role": "user", "content": self.request.user_message}],
+            max_tokens=self.request.max_tokens,
+            temperature=self.request.temperature,
+            cache_ttl=self.cache_ttl,
+        )
 
     async def _permit(self) -> Permit | None:
         limiter = self.fleet.limiter
@@ -328,6 +335,8 @@ class ItemRun:
             lambda: land(self.pool, self.storage, self.ref, draft, entry, self.request.template_id),
             deadline=self.budget.deadline, what="land",
         )  # fmt: skip
+        if landed is not None and self.on_landed is not None:
+            await self.on_landed(landed)
         return "completed" if landed is not None else "lost"
 
     async def _book(self, entry: NewLog, *, consumed: bool) -> int | None:

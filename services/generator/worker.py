@@ -12,7 +12,7 @@ from services.generator.llm.offline import OFFLINE_MODEL
 from services.generator.providers import announce
 from services.generator.recovery import BATCH_RUNS, ITEMS
 from shared import recovery
-from shared.queue import GENERATE_ITEM, PING, RUN_MESSAGE_BATCHES, worker_settings
+from shared.queue import GENERATE_ITEM, PING, QUALITY_CHECK, RUN_MESSAGE_BATCHES, worker_settings
 from shared.resilience import run_resilient_worker
 from shared.runtime import WorkerContext, start_worker, stop_worker
 from shared.settings import Settings, get_settings
@@ -25,6 +25,14 @@ async def generate_item(ctx: WorkerContext, batch_id: str, item_index: int) -> d
     """arq entry point: a `Deferred` item goes back on the queue with `Retry(defer=...)`."""
     try:
         return await tasks.generate_item(ctx, batch_id, item_index)
+    except Deferred as deferred:
+        raise Retry(defer=deferred.seconds) from deferred
+
+
+async def quality_check(ctx: WorkerContext, batch_id: str, item_index: int) -> dict[str, Any]:
+    """arq entry point of one judge item (same deferral contract as generate_item)."""
+    try:
+        return await tasks.quality_check(ctx, batch_id, item_index)
     except Deferred as deferred:
         raise Retry(defer=deferred.seconds) from deferred
 
@@ -54,6 +62,13 @@ def functions(settings: Settings) -> list[Function]:
         func(
             cast(Any, generate_item),
             name=GENERATE_ITEM,
+            timeout=settings.generator_job_timeout_seconds,
+            keep_result=0,
+            max_tries=tasks.MAX_JOB_TRIES,
+        ),
+        func(
+            cast(Any, quality_check),
+            name=QUALITY_CHECK,
             timeout=settings.generator_job_timeout_seconds,
             keep_result=0,
             max_tries=tasks.MAX_JOB_TRIES,

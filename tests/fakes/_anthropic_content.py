@@ -10,6 +10,8 @@ from typing import Any
 
 import orjson
 
+from tests.fakes import _anthropic_judge as judge
+
 SPEND_LIMIT_MESSAGE = (
     "You have reached your specified API usage limits. "
     "You will regain access on 2030-01-01 at 00:00 UTC."
@@ -96,7 +98,9 @@ def prompt_tokens(body: Mapping[str, Any]) -> int:
 
 
 def _prompt_chars(body: Mapping[str, Any]) -> int:
-    parts: list[Any] = [body.get("system") or ""]
+    tools = body.get("tools")
+    parts: list[Any] = [orjson.dumps(tools).decode() if tools else ""]
+    parts.append(body.get("system") or "")
     parts += [m.get("content", "") for m in body["messages"]]
     return sum(len(_flatten(p)) for p in parts)
 
@@ -151,6 +155,8 @@ def build_message(
     kind: str, body: Mapping[str, Any], seq: int, *, seed: int, turns: tuple[int, int]
 ) -> dict[str, Any]:
     """Build a 200 Messages body for an ok/timeout/truncated/max_tokens/malformed step."""
+    if judge.is_judge_call(body):
+        return _judge_message(kind, body, seq)
     max_tokens = body["max_tokens"]
     text = conversation_text(seed, seq, *turns, first=first_role(body))
     stop_reason = "max_tokens" if kind == "max_tokens" else "end_turn"
@@ -171,4 +177,21 @@ def build_message(
         "stop_reason": stop_reason,
         "stop_sequence": None,
         "usage": {"input_tokens": input_tokens, "output_tokens": output_tokens},
+    }
+
+
+def _judge_message(kind: str, body: Mapping[str, Any], seq: int) -> dict[str, Any]:
+    content, stop_reason = judge.judge_content(kind, body, seq)
+    return {
+        "id": f"msg_fake_{seq:020d}",
+        "type": "message",
+        "role": "assistant",
+        "model": body["model"],
+        "content": content,
+        "stop_reason": stop_reason,
+        "stop_sequence": None,
+        "usage": {
+            "input_tokens": prompt_tokens(body),
+            "output_tokens": min(body["max_tokens"], judge.output_tokens(content)),
+        },
     }

@@ -30,7 +30,7 @@ router = APIRouter(prefix="/console", route_class=ConsoleRoute, include_in_schem
 @router.post("/conversations/{id}/turns/{turn_number}")
 async def edit_turn(
     request: Request, id: UUID, turn_number: int, session: CsrfDep, pool: PoolDep,
-    storage: StorageDep, queue: QueueDep,
+    storage: StorageDep, queue: QueueDep, settings: SettingsDep,
 ) -> Response:  # fmt: skip
     """Twin of PATCH /v1/conversations/{id}/turns/{n}: htmx gets the new transcript."""
     form = await request.form()
@@ -46,7 +46,7 @@ async def edit_turn(
             turn_number=turn_number, content=body.content, expected_version=body.expected_version,
         )  # fmt: skip
         before = await _status(pool, session.user_id, id)
-        updated = await edits.edit_turn(pool, storage, queue, edit)
+        updated = await edits.edit_turn(pool, storage, queue, settings, edit)
     except (ValidationError, ValidationFailed, Conflict) as exc:
         message = _message(exc)
         return await _refused(

@@ -24,11 +24,20 @@ from services.api.conversations.schemas import (
     Stats,
     StatusChange,
 )
-from services.api.deps import PoolDep, PrincipalDep, SettingsDep, StorageDep, TenantConnDep
+from services.api.deps import (
+    PoolDep,
+    PrincipalDep,
+    QueueDep,
+    SettingsDep,
+    StorageDep,
+    TenantConnDep,
+)
 from services.api.edits import service as edits
 from services.api.errors import validation_details
 from services.api.openapi import errors
 from services.api.pagination import CursorQuery, LimitQuery
+from services.api.quality import service as quality_service
+from services.api.transactions import committed_transaction
 from shared.db.repositories import conversations as repo
 from shared.errors import ValidationFailed
 from shared.models.bounds import INT4_MAX
@@ -127,11 +136,20 @@ async def conversation_stats(principal: PrincipalDep, conn: TenantConnDep) -> St
 
 
 @router.post("/bulk-action", response_model=BulkResult)
-async def bulk_action(body: BulkAction, principal: PrincipalDep, conn: TenantConnDep) -> BulkResult:
-    """Approve, reject (with a reason), archive or delete many conversations."""
-    results = await service.bulk(
-        conn, principal.user_id, principal.user_id, body.action, body.ids, body.reason
-    )
+async def bulk_action(
+    body: BulkAction,
+    principal: PrincipalDep,
+    pool: PoolDep,
+    queue: QueueDep,
+    settings: SettingsDep,
+) -> BulkResult:
+    """Approve, reject (with a reason), archive, delete or score (judge) many conversations."""
+    if body.action == "score":
+        return await quality_service.bulk_score(pool, queue, settings, principal.user_id, body.ids)
+    async with committed_transaction(pool, principal.user_id) as conn:
+        results = await service.bulk(
+            conn, principal.user_id, principal.user_id, body.action, body.ids, body.reason
+        )
     succeeded = sum(result.ok for result in results)
     return BulkResult(results=results, succeeded=succeeded, failed=len(results) - succeeded)
 

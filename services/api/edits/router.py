@@ -8,7 +8,14 @@ from uuid import UUID
 from fastapi import APIRouter, Path
 
 from services.api.conversations.schemas import ConversationDetail
-from services.api.deps import PoolDep, PrincipalDep, QueueDep, StorageDep, TenantConnDep
+from services.api.deps import (
+    PoolDep,
+    PrincipalDep,
+    QueueDep,
+    SettingsDep,
+    StorageDep,
+    TenantConnDep,
+)
 from services.api.edits import service
 from services.api.edits.schemas import TurnEdit, VersionList
 from services.api.openapi import errors
@@ -27,13 +34,14 @@ async def edit_turn(
     pool: PoolDep,
     storage: StorageDep,
     queue: QueueDep,
+    settings: SettingsDep,
 ) -> ConversationDetail:
     """Replace a turn's text: a new document version; counts and score recomputed."""
     edit = service.Edit(
         owner_id=principal.user_id, editor_id=principal.user_id, conversation_id=id,
         turn_number=turn_number, content=body.content, expected_version=body.expected_version,
     )  # fmt: skip
-    return await service.edit_turn(pool, storage, queue, edit)
+    return await service.edit_turn(pool, storage, queue, settings, edit)
 
 
 @router.get("/{id}/versions", response_model=VersionList)

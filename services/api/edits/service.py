@@ -24,6 +24,7 @@ from shared.errors import Conflict, NotFound
 from shared.models.conversation import Conversation, ConversationVersion
 from shared.models.conversation import ConversationStatus as S
 from shared.queue import ArqRedis
+from shared.settings import Settings
 from shared.storage import ObjectStore
 
 # Approved content may already be exported and archived content is final: reopen it first.
@@ -49,7 +50,7 @@ class Edit:
 
 
 async def edit_turn(
-    pool: asyncpg.Pool, storage: ObjectStore, queue: ArqRedis, edit: Edit
+    pool: asyncpg.Pool, storage: ObjectStore, queue: ArqRedis, settings: Settings, edit: Edit
 ) -> ConversationDetail:
     """Write the next version's object, then row, turn, version and history in one transaction.
 
@@ -74,7 +75,7 @@ async def edit_turn(
         if uploaded is not None:
             await discard(storage, uploaded)
         raise
-    await judging.after_edit(queue, edit.owner_id, edit.conversation_id)
+    await judging.after_edit(pool, queue, settings, edit.owner_id, edit.conversation_id)
     return result
 
 

@@ -52,7 +52,8 @@ async def regenerate(
             "from_turn": body.from_turn, "instructions": body.instructions,
             "parameters": body.parameters,
         }  # fmt: skip
-        batch = await insert_job(conn, owner_id, [request], body, settings, {"source": source})
+        config = {"source": source, "judge": settings.judge_after_generation}
+        batch = await insert_job(conn, owner_id, [request], body, settings, config)
     await dispatch(queue, settings, batch.id, [0], now=1)
     created: JobOut = job_out(batch)
     return created

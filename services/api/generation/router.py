@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated
+from typing import Annotated, Literal
 from uuid import UUID
 
 from fastapi import APIRouter, Query
@@ -164,6 +164,10 @@ async def list_logs(
     job_id: UUID | None = None,
     item_index: Annotated[int | None, Query(ge=0, le=INT4_MAX)] = None,
     status: LogStatus | None = None,
+    purpose: Annotated[
+        Literal["generation", "judge"] | None,
+        Query(description="what the call was for: writing a conversation or judging one"),
+    ] = None,
     created_from: Annotated[datetime | None, Query(alias="from")] = None,
     created_to: Annotated[datetime | None, Query(alias="to")] = None,
     limit: LimitQuery = 25,
@@ -175,6 +179,7 @@ async def list_logs(
         "job_id": job_id,
         "item_index": item_index,
         "status": status.value if status else None,
+        "purpose": purpose,
     }
     rows, total = await logs_repo.page(
         conn, owner_id=me.user_id, filters=filters, created_from=created_from,

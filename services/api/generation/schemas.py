@@ -90,6 +90,11 @@ class JobIn(BaseModel):
         description="live: one call per item; batch: Message Batches (half price, results "
         "within 24 h); auto: batch when the job is large enough and the deadline allows",
     )
+    judge: bool | None = Field(
+        default=None,
+        description="judge each conversation as it lands (a quality_check job per "
+        "conversation); default: the JUDGE_AFTER_GENERATION setting",
+    )
     deadline: datetime | None = Field(
         default=None, description="with mode=auto: results wanted by then (under 24 h: live)"
     )

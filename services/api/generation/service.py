@@ -39,6 +39,7 @@ from shared.models.generation import (
     JobMode,
     StopReason,
 )
+from shared.quality import enqueue as quality_enqueue
 from shared.queue import (
     GENERATE_ITEM,
     GENERATION_PARK_SECONDS,
@@ -82,7 +83,11 @@ async def create(
         mode = JobMode.LIVE
         if not settings.offline_llm:  # the offline provider has no Message Batches
             mode = economy.choose_mode(body.mode, len(requests), body.deadline, settings)
-        config = {"source": _source(body), "mode": mode.value, "requested_mode": body.mode.value}
+        judge = settings.judge_after_generation if body.judge is None else body.judge
+        config = {
+            "source": _source(body), "mode": mode.value, "requested_mode": body.mode.value,
+            "judge": judge,
+        }  # fmt: skip
         batch = await insert_job(conn, owner_id, requests, body, settings, config)
     if settings.offline_llm:
         log.warning(
@@ -258,6 +263,12 @@ async def retry_failed(
         await batch_jobs.start(queue, settings, batch_id, again=True)
         again: ActionOut = job_out(batch, affected_items=len(indexes))
         return again
+    if batch.job_type == quality_enqueue.JOB_TYPE:
+        for index in indexes:
+            await forget_job(queue, quality_enqueue.job_key(batch_id, index))
+        await quality_enqueue.dispatch_items(queue, settings, batch_id, indexes)
+        judged: ActionOut = job_out(batch, affected_items=len(indexes))
+        return judged
     for index in indexes:
         await forget_job(queue, job_id("gen", batch_id, index))
     await dispatch(queue, settings, batch_id, indexes, now=len(indexes))
