@@ -70,6 +70,11 @@ class TargetTransformer(Transformer):
         self._last_turns = self.rules.turns(record)
         return line
 
+    def check_line(self, data: bytes) -> str | None:
+        """The rule a line PostgreSQL rendered breaks, or None."""
+        problem = self.rules.check(orjson.loads(data))
+        return None if problem is None else f"{self.options.target}: {problem}"
+
     def turns_of(self, conv: ExportConversation) -> int:
         """The turns of the line just rendered (a folded or lifted system prompt differs)."""
         return self._last_turns
