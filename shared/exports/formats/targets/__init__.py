@@ -23,7 +23,7 @@ from shared.exports.formats.base import (
     export_turns,
 )
 from shared.exports.formats.targets import bedrock, sharegpt, trl
-from shared.exports.formats.validate import Validator
+from shared.exports.formats.validate import JsonlValidator
 
 
 @dataclass(frozen=True)
@@ -80,15 +80,16 @@ class TargetTransformer(Transformer):
         return self._last_turns
 
 
-class TargetValidator(Validator):
-    """Every line parses and follows the target's rules."""
+class TargetValidator(JsonlValidator):
+    """Every line parses and follows the target's rules (fed one rendered line at a time, as
+    JSONL is, without copying it)."""
 
     def __init__(self, options: ExportOptions) -> None:
         super().__init__()
         self.rules = rules_for(options)
         self.target = options.target
 
-    def _line(self, line: bytes) -> None:
+    def _line(self, line: bytes | memoryview) -> None:
         """Parse one record, apply the rules, count it."""
         try:
             record = orjson.loads(line)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from typing import Any
 
 from shared.conversations.text_stats import blank
@@ -41,10 +40,12 @@ def pairs_problem(
     return None
 
 
-def alternation_problem(sequence: Sequence[str], *, first: str, second: str) -> str | None:
+def alternation_problem(sequence: list[str], *, first: str, second: str) -> str | None:
     """`first`, `second`, `first`, ... strictly alternating, ending with `second`."""
     if not sequence:
         return f"needs a {first} and a {second} message"
+    if len(sequence) % 2 == 0 and sequence == [first, second] * (len(sequence) // 2):
+        return None  # the usual case, decided in one comparison
     for index, role in enumerate(sequence):
         expected = first if index % 2 == 0 else second
         if role != expected:
