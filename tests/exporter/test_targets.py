@@ -156,7 +156,7 @@ def test_parquet_validator_keeps_only_a_bounded_tail(monkeypatch: pytest.MonkeyP
     assert validator.finish().conversations == 40
     assert held < footer + 8 + 100 < len(data)
     monkeypatch.setattr(parquet_check, "MAX_FOOTER", footer // 2)
-    validator = get_validator(options)
+    validator = parquet_check.ParquetValidator(options)
     for chunk in chunks:
         validator.feed(chunk)
     with pytest.raises(OutputInvalid, match="too large to check"):
