@@ -206,6 +206,14 @@ async def test_parquet_from_column_pieces_is_the_python_renderers_file(
             "no-turns": NOT_TRAINABLE,
         }
     )
+    chunks = pq.read_metadata(io.BytesIO(got)).row_group(0)
+    layout = {
+        chunk.path_in_schema: (chunk.is_stats_set, any("DICT" in e for e in chunk.encodings))
+        for chunk in map(chunks.column, range(chunks.num_columns))
+    }
+    # Turn text: no dictionary, no statistics; the other columns keep both.
+    assert layout.pop("messages.list.element.content") == (False, False)
+    assert set(layout.values()) == {(True, True)}
     rows = {row["conversation_id"]: row for row in pq.read_table(io.BytesIO(got)).to_pylist()}
     for slug, (system_prompt, turns) in EDGE_CASES.items():
         if slug in ("no-assistant", "no-turns"):

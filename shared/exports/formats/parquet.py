@@ -47,6 +47,7 @@ _TEXT = pa.string()
 _TIME = pa.timestamp("us", tz="UTC")
 _MESSAGE = pa.struct([("role", _TEXT), ("content", _TEXT)])
 MESSAGES = pa.list_(_MESSAGE)
+CONTENT_COLUMN = "messages.list.element.content"
 # Roles as one letter each (what COLUMNS_SQL sends), and the letters as dictionary codes.
 ROLE_LETTERS = {"system": "s", "user": "u", "assistant": "a"}
 _ROLE_CODES = bytes.maketrans(b"sua", b"\x00\x01\x02")
@@ -118,6 +119,15 @@ FIELD_TYPES: dict[str, pa.DataType] = {
 }
 
 
+def leaf_paths(name: str, type_: pa.DataType) -> list[str]:
+    """The Parquet column paths of an Arrow field (``messages.list.element.role``...)."""
+    if pa.types.is_list(type_):
+        return leaf_paths(f"{name}.list.element", type_.value_type)
+    if pa.types.is_struct(type_):
+        return [path for child in type_ for path in leaf_paths(f"{name}.{child.name}", child.type)]
+    return [name]
+
+
 def schema_for(options: ExportOptions) -> pa.Schema:
     """The file's schema for these options."""
     fields = [*BASE_TYPES.items(), ("messages", MESSAGES)]
@@ -151,8 +161,14 @@ class ParquetTransformer(Transformer):
         self.schema = schema_for(options)
         self._metadata_schema = pa.schema(list(self.schema)[len(BASE_TYPES) + 1 :])
         self._sink = Drain()
+        columns = [path for field in self.schema for path in leaf_paths(field.name, field.type)]
+        # Turn text is neither dictionary-encoded (every turn differs: the dictionary is built,
+        # then dropped page by page) nor given min/max statistics (no reader filters on it):
+        # a third of the writer's time at 100,000 conversations, and a smaller file.
+        others = [path for path in columns if path != CONTENT_COLUMN]
+        per_column: dict[str, Any] = {"use_dictionary": others, "write_statistics": others}
         self._writer = pq.ParquetWriter(
-            pa.PythonFile(self._sink, mode="w"), self.schema, compression="zstd"
+            pa.PythonFile(self._sink, mode="w"), self.schema, compression="zstd", **per_column
         )
         self._group = _RowGroup()
 
