@@ -1,9 +1,9 @@
 """Arrow arrays built from buffers: bytes and offsets in, no Python object per value.
 
 `pa.array` on a Python list imports pandas when it is installed (pyarrow asks whether the list
-is a pandas object): a second of start-up and ~100 MB of resident memory in the exporter for
-nothing. These builders hand pyarrow ready buffers instead, which is also what keeps a row
-group's cost at a few joins over its column pieces.
+is a pandas object): a second and ~40 MB of resident memory in the exporter for nothing. These
+builders hand pyarrow ready buffers instead, which is also what keeps a row group's cost at a
+few joins over its column pieces.
 """
 
 from __future__ import annotations
