@@ -1,7 +1,8 @@
 """Which exports PostgreSQL renders (or reads as columns) instead of the Python renderers.
 
 Each SQL lives next to the renderer it must match byte for byte (tests/exporter/
-test_jsonl_sql.py proves it); previews and splits always use the Python renderers.
+test_jsonl_sql.py and test_database_render.py prove it); previews and splits always use the
+Python renderers.
 """
 
 from __future__ import annotations

@@ -13,7 +13,7 @@ back, their byte lengths, the message count of each row) and written as Arrow ar
 from those buffers (`arrow_build`), never as a Python object per message. Without metadata
 PostgreSQL reads the pieces itself (`COLUMNS_SQL`, `render_columns`); conversations rendered
 in Python (metadata, previews, splits) are cut into the same pieces, so both ways write the
-same bytes (tests/exporter/test_jsonl_sql.py).
+same bytes (tests/exporter/test_database_render.py).
 """
 
 from __future__ import annotations
@@ -51,7 +51,8 @@ _TIME = pa.timestamp("us", tz="UTC")
 _MESSAGE = pa.struct([("role", _TEXT), ("content", _TEXT)])
 MESSAGES = pa.list_(_MESSAGE)
 CONTENT_COLUMN = "messages.list.element.content"
-# Roles as one letter each (what COLUMNS_SQL sends), and the letters as dictionary codes.
+# Roles as one letter each (what COLUMNS_SQL sends: the turns' CHECK constraint allows only
+# these three), and the letters as dictionary codes.
 ROLE_LETTERS = {"system": "s", "user": "u", "assistant": "a"}
 _ROLE_CODES = bytes.maketrans(b"sua", b"\x00\x01\x02")
 _ROLE_NAMES = arrow_build.string_array(["system", "user", "assistant"])

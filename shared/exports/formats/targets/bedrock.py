@@ -7,11 +7,12 @@ alternating, the last one ``assistant``. The conversation's system turn (or syst
 becomes ``system``; a system turn anywhere but first cannot be expressed and fails the row.
 
 PostgreSQL renders the lines (`LINE_SQL`, byte-identical to `build` + orjson, proven by
-tests/exporter/test_jsonl_sql.py) and decides the rules it can on roles alone: a missing user
-or assistant turn and a misplaced system turn fail the row there. A line whose roles are not
-exactly user, assistant, ... assistant, or one of whose texts does not start with a visible
+tests/exporter/test_database_render.py) and decides the rules it can on roles alone: a missing
+user or assistant turn and a misplaced system turn fail the row there. A line whose roles are
+not exactly user, assistant, ... assistant, or one of whose texts does not start with a visible
 ASCII character (the only texts that may be blank), comes with `needs_check` and the exporter
-runs `check` on it, so every line is still checked, most of them without being parsed.
+runs `check` on it, so every line is still checked, most of them without being parsed (the
+validator parses every stored line and applies `check` again).
 """
 
 from __future__ import annotations
