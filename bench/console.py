@@ -9,7 +9,10 @@ a real process, signs in through the console's login form, then measures one req
 (so the figure is the server's time plus loopback) each page and its matching /v1 JSON call,
 interleaved, after a warm-up:
 
-- dashboard                      vs GET /v1/conversations/stats
+- dashboard                      vs GET /v1/conversations/stats (the stats cards and charts)
+- dashboard                      vs the four /v1 calls it shows, one after another: stats,
+                                   generation-jobs?limit=10, exports?limit=10, and
+                                   generation-logs/cost-summary?from=<1st of the month>
 - conversations, filters + q     vs GET /v1/conversations (same filters, sort, 25 rows)
 - review (one conversation)      vs GET /v1/conversations/{id}
 - export history                 vs GET /v1/exports
@@ -23,6 +26,7 @@ import argparse
 import re
 import time
 from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime
 
 import aiohttp
 from _support import (
@@ -90,6 +94,15 @@ def getter(session: aiohttp.ClientSession, url: str, headers: dict[str, str] | N
     return get
 
 
+def in_sequence(*calls: Timed) -> Timed:
+    """Several GETs one after another, timed as one (a page that shows what they return)."""
+
+    async def run_all() -> int:
+        return sum([await call() for call in calls])
+
+    return run_all
+
+
 async def measure(
     pairs: dict[str, tuple[Timed, Timed]], repeats: int, warmup: int
 ) -> dict[str, tuple[Latencies, Latencies, int]]:
@@ -141,9 +154,18 @@ async def main(args: argparse.Namespace) -> None:
                 review_id = await prepare(session, base, account)
                 await sign_in(session, base, account)
                 auth = account.headers
+                month = datetime.now(UTC).strftime("%Y-%m-01T00:00:00Z")
+                dashboard_calls = in_sequence(
+                    getter(session, f"{base}/v1/conversations/stats", auth),
+                    getter(session, f"{base}/v1/generation-jobs?limit=10", auth),
+                    getter(session, f"{base}/v1/exports?limit=10", auth),
+                    getter(session, f"{base}/v1/generation-logs/cost-summary?from={month}", auth),
+                )
                 pairs = {
-                    "dashboard": (getter(session, f"{base}/console", None),
-                                  getter(session, f"{base}/v1/conversations/stats", auth)),
+                    "dashboard vs stats": (getter(session, f"{base}/console", None),
+                                           getter(session, f"{base}/v1/conversations/stats", auth)),
+                    "dashboard vs its 4 calls": (getter(session, f"{base}/console", None),
+                                                 dashboard_calls),
                     "conversations, filters + q": (
                         getter(session, f"{base}/console/conversations?{FILTERS}", None),
                         getter(session, f"{base}/v1/conversations?{FILTERS}", auth)),

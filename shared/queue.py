@@ -32,6 +32,8 @@ RUN_MESSAGE_BATCHES = "run_message_batches"
 # A generation item waiting for a concurrency slot re-checks this often unless woken sooner.
 GENERATION_PARK_SECONDS = 60.0
 RUN_EXPORT = "run_export"
+# One conversation of a quality_check job judged by Claude (job id `judge:{job}:{index}`).
+QUALITY_CHECK = "quality_check"
 
 
 def queue_name(settings: Settings, service: Service) -> str:

@@ -42,12 +42,17 @@ class Kind:
     """One kind of work: how to list it, and the job that runs it."""
 
     service: Service
-    function: str
+    # The job function, or (items of several job types) the function for one piece of work.
+    function: str | Callable[[OpenWork], str]
     job_id: Callable[[OpenWork], str]
     args: Callable[[OpenWork], tuple[object, ...]]
     list_open: Callable[[asyncpg.Connection, WorkerResources], Awaitable[list[OpenWork]]]
     # The service's longest job timeout: arq's running mark lasts that plus 10 s.
     job_timeout: Callable[[Settings], float]
+    # Whether a job marked running for longer than the grace on work that is still queued is
+    # dead (items and exports claim their work within milliseconds). A batch runner's pass may
+    # legitimately run long without changing its job's row, so its kind turns this off.
+    stale_mark_is_dead: bool = True
 
 
 async def reconcile(resources: WorkerResources, kind: Kind) -> dict[str, int]:
@@ -82,17 +87,18 @@ async def _revive_chunk(
     for one in work:
         jid = kind.job_id(one)
         state = found[jid]
-        if not _needs_help(one, state, grace):
+        if not _needs_help(one, state, grace if kind.stale_mark_is_dead else None):
             continue
+        function = kind.function if isinstance(kind.function, str) else kind.function(one)
         outcome = await revive(
-            redis, settings, kind.service, kind.function, *kind.args(one), job_id=jid, found=state
+            redis, settings, kind.service, function, *kind.args(one), job_id=jid, found=state
         )
         log.warning("recovery.job_revived", job_id=jid, outcome=outcome, lapsed=one.lapsed)
         outcomes.append(outcome)
     return outcomes
 
 
-def _needs_help(work: OpenWork, state: Presence, grace: float) -> bool:
+def _needs_help(work: OpenWork, state: Presence, grace: float | None) -> bool:
     """Missing jobs; running marks of a lapsed run, or on queued work for longer than `grace`.
 
     A job marked running whose work is still queued after `grace` is not running anywhere: its
@@ -103,30 +109,35 @@ def _needs_help(work: OpenWork, state: Presence, grace: float) -> bool:
         return True
     if not state.running:
         return False
-    return work.lapsed or (state.marked_for is not None and state.marked_for > grace)
+    marked = state.marked_for
+    return work.lapsed or (grace is not None and marked is not None and marked > grace)
 
 
-async def run_forever(resources: WorkerResources, kind: Kind) -> None:
-    """Reconcile at start and every RECOVERY_INTERVAL_SECONDS until cancelled."""
+async def run_forever(resources: WorkerResources, kinds: Sequence[Kind]) -> None:
+    """Reconcile every kind of a service at start and every RECOVERY_INTERVAL_SECONDS."""
     interval = resources.settings.recovery_interval_seconds
+    service = kinds[0].service
     while True:
         try:
-            if await take_turn(resources.redis, resources.settings, kind.service, interval * 0.9):
-                counts = await reconcile(resources, kind)
+            if await take_turn(resources.redis, resources.settings, service, interval * 0.9):
+                for kind in kinds:
+                    counts = await reconcile(resources, kind)
+                    if any(counts.values()):
+                        log.warning("recovery.pass", service=service, job=kind.function, **counts)
                 READINESS.up("postgresql")
-                if any(counts.values()):
-                    log.warning("recovery.pass", service=kind.service, **counts)
         except (asyncpg.PostgresError, asyncpg.InterfaceError, OSError) as exc:
             READINESS.down("postgresql", f"{type(exc).__name__}: {exc}")
-            log.warning("recovery.pass_failed", service=kind.service, error=str(exc))
+            log.warning("recovery.pass_failed", service=service, error=str(exc))
         except Exception as exc:  # Redis down (its errors are not OSError) or anything else
-            log.warning("recovery.pass_failed", service=kind.service, error=str(exc))
+            log.warning("recovery.pass_failed", service=service, error=str(exc))
         await asyncio.sleep(interval)
 
 
-def start(resources: WorkerResources, kind: Kind) -> list[asyncio.Task[None]]:
-    """Run the reconciler in the background of this worker process (unless disabled)."""
+def start(resources: WorkerResources, *kinds: Kind) -> list[asyncio.Task[None]]:
+    """Run the reconciler over `kinds` (one service's) in this worker process, unless disabled."""
+    service = kinds[0].service
+    assert all(kind.service == service for kind in kinds)
     if not resources.settings.recovery_enabled:
-        log.warning("recovery.disabled", service=kind.service)
+        log.warning("recovery.disabled", service=service)
         return []
-    return [asyncio.create_task(run_forever(resources, kind), name=f"recovery-{kind.service}")]
+    return [asyncio.create_task(run_forever(resources, kinds), name=f"recovery-{service}")]

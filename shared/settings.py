@@ -79,14 +79,23 @@ class Settings(BaseSettings):
     llm_rate_safety_margin_seconds: float = Field(default=1.0, ge=0)
     llm_expected_output_tokens: int = Field(default=2000, gt=0)
     generation_quality_threshold: float = Field(default=6.0, ge=0, le=10)
-    # Quality (issue 13, docs/quality.md): judged below this quality_overall (0-1) is flagged;
-    # also the calibration endpoint's default threshold.
-    quality_flag_threshold: float = Field(default=0.3, ge=0, le=1)
     generation_max_items: int = Field(default=1000, ge=1)
     generator_max_jobs: int = Field(default=10, ge=1)
     generator_job_timeout_seconds: float = Field(default=300.0, gt=0)
     # An item's lease lasts 3 heartbeats: a killed generator's items are free again after it.
     generator_heartbeat_seconds: float = Field(default=10.0, gt=0)
+
+    # The judge (issue 13, docs/quality.md): its own (cheaper) model, flag threshold on
+    # quality_overall (0-1; a template's judge_flag_threshold overrides it), and whether a
+    # generation job judges each conversation it lands unless its config says otherwise. The
+    # flag threshold is also GET /v1/quality/calibration's default threshold.
+    judge_model: str = "claude-haiku-4-5"
+    judge_flag_threshold: float = Field(default=0.3, ge=0, le=1)
+    judge_after_generation: bool = True
+    judge_after_edit: bool = True
+    judge_max_tokens: int = Field(default=2000, ge=256, le=64_000)
+    judge_concurrency: int = Field(default=3, ge=1, le=100)
+    judge_max_conversation_chars: int = Field(default=200_000, ge=1000)
 
     # Economy (issue 15): price table, prompt caching, Message Batches, header-driven limits.
     llm_pricing: str | None = None
@@ -121,6 +130,7 @@ class Settings(BaseSettings):
     janitor_recover_stuck_jobs_schedule: str = "*/5 * * * *"
     janitor_export_failure_ratio_schedule: str = "*/5 * * * *"
     janitor_abort_stale_uploads_schedule: str = "45 * * * *"
+    janitor_roll_up_stats_schedule: str = "*/10 * * * *"
     janitor_max_recoveries: int = Field(default=3, ge=0)
     janitor_export_failure_threshold: float = Field(default=0.10, ge=0, le=1)
     janitor_export_failure_window_seconds: int = Field(default=3600, gt=0)
@@ -159,6 +169,7 @@ class Settings(BaseSettings):
         "janitor_recover_stuck_jobs_schedule",
         "janitor_export_failure_ratio_schedule",
         "janitor_abort_stale_uploads_schedule",
+        "janitor_roll_up_stats_schedule",
     )
     @classmethod
     def _cron_shape(cls, value: str) -> str:

@@ -99,6 +99,9 @@ def settings(
         log_format="json",
         log_level="WARNING",
         api_rate_limit_per_minute=0,
+        # Tests that want a judge run after each landing ask for it (tests/quality/).
+        judge_after_generation=False,
+        judge_after_edit=False,
     )
 
 

@@ -32,6 +32,11 @@ ALTER TABLE conversations
 CREATE INDEX conversations_duplicate_of_idx ON conversations (duplicate_of)
     WHERE duplicate_of IS NOT NULL;
 
+-- The migration runs as the table owner under FORCE ROW LEVEL SECURITY, which would hide every
+-- tenant's rows from this backfill: lift it for the statement (inside the migration's
+-- transaction, so no other session ever sees it lifted).
+ALTER TABLE conversations NO FORCE ROW LEVEL SECURITY;
 UPDATE conversations
    SET quality_source = CASE source WHEN 'import' THEN 'imported' ELSE 'structural' END
  WHERE quality_score IS NOT NULL;
+ALTER TABLE conversations FORCE ROW LEVEL SECURITY;

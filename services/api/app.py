@@ -11,6 +11,7 @@ from fastapi import Depends, FastAPI
 from services.api.console import install_console
 from services.api.conversations.router import router as conversations_router
 from services.api.docs_pages import install_docs
+from services.api.edits.router import router as edits_router
 from services.api.errors import install_error_handlers
 from services.api.events.router import router as events_router
 from services.api.export_presets.router import router as export_presets_router
@@ -21,6 +22,7 @@ from services.api.middleware import BodyLimitMiddleware, MetricsMiddleware, Requ
 from services.api.openapi import install_openapi, operation_id
 from services.api.ops.router import router as ops_router
 from services.api.quality.calibration_router import router as calibration_router
+from services.api.quality.router import router as quality_router
 from services.api.resources import ApiResources
 from services.api.strict_query import reject_unknown_query
 from services.api.templates.router import router as templates_router
@@ -77,7 +79,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     install_docs(app)
     install_openapi(app)
     app.include_router(ops_router)
+    app.include_router(quality_router)
     app.include_router(conversations_router)
+    app.include_router(edits_router)
     app.include_router(templates_router)
     app.include_router(generation_router)
     app.include_router(exports_router)

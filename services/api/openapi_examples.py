@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from shared.quality.rubric import BUILTIN
+
 _SOME_ID = "00000000-0000-4000-8000-000000000001"
 
 SEED_FILE: dict[str, Any] = {
@@ -72,6 +74,18 @@ _EXPORT = {
     "config": {"scope": "all_approved", "format": "jsonl", "include_metadata": True},
 }
 
+
+def _rubric() -> dict[str, Any]:
+    criteria = {
+        name: {"description": c.description, "levels": dict(c.levels)}
+        for name, c in BUILTIN.criteria.items()
+    }
+    return {"criteria": criteria, "note": "the built-in rubric, as a starting point"}
+
+
+_RUBRIC = _rubric()
+
+
 REQUEST_EXAMPLES: dict[str, Any] = {
     "ping": {"service": "generator"},
     "import_conversation": SEED_FILE,
@@ -102,7 +116,18 @@ REQUEST_EXAMPLES: dict[str, Any] = {
     "patch_edge_case": {"tested": True},
     "create_job": _GENERATION_JOB,
     "estimate_job": {"plan": {"template": 40, "scenario": 35, "edge_case": 15}},
-    "regenerate": {"temperature": 0.9},
+    "regenerate": {
+        "from_turn": 5,
+        "instructions": "Less formal; the client pushes back twice before agreeing.",
+        "parameters": {"emotion": "frustrated"},
+        "temperature": 0.9,
+    },
+    "edit_turn": {
+        "content": "That drop is unsettling. Before deciding anything, let's look at your plan.",
+        "expected_version": 1,
+    },
+    "score_conversation": {"cost_cap_usd": 0.05},
+    "put_rubric": _RUBRIC,
     "request_export": _EXPORT,
     "preview_export": _EXPORT,
 }

@@ -11,10 +11,10 @@ import asyncpg
 from shared.db.repositories import export_source
 from shared.db.repositories.export_source import Key, Scope
 from shared.exports import plan
-from shared.exports.formats import ExportOptions, database_render_sql
-from shared.models.export import ExportConversation, RenderedConversation
+from shared.exports.formats import ExportOptions, database_columns_sql, database_render_sql
+from shared.models.export import ExportConversation, MessageColumns, RenderedConversation
 
-Batch = list[ExportConversation] | list[RenderedConversation]
+Batch = list[ExportConversation] | list[RenderedConversation] | list[MessageColumns]
 Batches = AsyncGenerator[Batch, None]
 
 
@@ -28,14 +28,16 @@ async def batches(
     python_only: bool = False,
 ) -> AsyncGenerator[Batch, None]:
     """Every conversation in scope, in (created_at, id) order, `size` at a time: rendered by
-    PostgreSQL when the format has SQL for these options, else read for the Python renderer
-    (only the columns the file shows, `plan.reads`).
+    PostgreSQL when the format has SQL for these options, read as column pieces for a
+    columnar file that has, else read for the Python renderer (only the columns the file
+    shows, `plan.reads`).
 
     `python_only` (a split) always reads conversations; `for_card` adds the metadata columns
     the dataset card counts. Run inside one REPEATABLE READ transaction: every batch then
     reads the same snapshot.
     """
     render_sql = None if python_only else database_render_sql(options)
+    columns_sql = None if python_only else database_columns_sql(options)
     reads = plan.reads(options)
     if for_card:
         reads["metadata"] = True
@@ -44,6 +46,10 @@ async def batches(
         if render_sql is not None:
             return await export_source.rendered_batch(
                 conn, scope, after=after, limit=size, render_sql=render_sql
+            )
+        if columns_sql is not None:
+            return await export_source.column_batch(
+                conn, scope, after=after, limit=size, columns_sql=columns_sql
             )
         return await export_source.batch(conn, scope, after=after, limit=size, **reads)
 

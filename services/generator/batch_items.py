@@ -8,6 +8,7 @@ from typing import Any, Final
 from services.generator import items, metrics
 from services.generator.engine import Budget, ItemRun
 from services.generator.items import ItemRef
+from services.generator.judging.hook import after_landing
 from services.generator.llm.batches import BatchResult
 from services.generator.llm.client import RateLimitHeaders, SpendLimitReached, is_spend_limit
 from services.generator.llm.client import message_from_body as parse_message
@@ -48,6 +49,7 @@ class BatchItemRun(ItemRun):
         budget = Budget(deadline=time.monotonic() + _LANDING_BUDGET_SECONDS, call_need=0.0)
         run = cls(fleet, resources.pool, resources.storage, ref, pair, budget)
         run.mode = JobMode.BATCH
+        run.on_landed = after_landing(resources, pair[0])
         return run
 
     async def handle(self, result: BatchResult) -> Outcome:

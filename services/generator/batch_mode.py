@@ -21,9 +21,16 @@ from uuid import UUID
 import asyncpg
 
 from services.generator.batch_items import BatchItemRun, Outcome
+from services.generator.batch_orphans import custom_id, find_orphan, parse_custom_id, round_tag
 from services.generator.engine import INPUT_RESERVE_FACTOR, Budget
+from services.generator.judging.batched import BatchJudgeRun, judge_params
 from services.generator.llm.batches import BatchClient, BatchInfo, BatchResult
-from services.generator.llm.client import LLMError, SpendLimitReached
+from services.generator.llm.client import (
+    ConnectionFailed,
+    LLMError,
+    SpendLimitReached,
+    Timeout,
+)
 from services.generator.providers import Fleet
 from shared.db.pool import tenant_transaction
 from shared.db.repositories import generation as repo
@@ -50,22 +57,11 @@ BATCH_LEASE_SECONDS: Final = 30 * 3600.0
 _LANDING_MARGIN_SECONDS: Final = 10.0
 
 
-def custom_id(index: int) -> str:
-    """The request's custom_id in its batch (matches ^[a-zA-Z0-9_-]{1,64}$)."""
-    return f"item-{index}"
-
-
-def index_of(custom: str) -> int | None:
-    """The item index a custom_id names, or None for one we never sent."""
-    prefix, _, digits = custom.partition("-")
-    return int(digits) if prefix == "item" and digits.isdigit() else None
-
-
 def request_params(request: ItemRequest, model: str, caching: bool) -> dict[str, Any]:
     """One item's Messages body; the shared prefix is cached for an hour (batches are slow)."""
     return message_params(
         model=model, system=request.prefix or None,
-        messages=[{"role": "user", "content": request.user_prompt}],
+        messages=[{"role": "user", "content": request.user_message}],
         max_tokens=request.max_tokens, temperature=request.temperature,
         cache_ttl=CacheTtl.ONE_HOUR if caching else None,
     )  # fmt: skip
@@ -81,6 +77,8 @@ class BatchRunner:
     owner_id: UUID
     job_id: UUID
     deadline: float
+    # A quality_check job: requests built from the conversations, results judged.
+    judge: bool = False
 
     async def step(self) -> float | None:
         """Advance open rounds, submit queued items; seconds to the next pass, None when done."""
@@ -121,9 +119,12 @@ class BatchRunner:
 
     async def _advance(self, row: MessageBatch, stopping: bool) -> None:
         if row.provider_batch_id is None:
-            # The run that wrote the row died before recording the create call's answer.
-            await self._abandon(row, "submission outcome unknown: the replica stopped mid-call")
-            return
+            # The create call's answer was never recorded (its run died, or it timed out).
+            adopted = await self._adopt(row)
+            if adopted is None:
+                return
+            row = adopted
+        assert row.provider_batch_id is not None
         try:
             if stopping and row.status == MessageBatchStatus.IN_PROGRESS:
                 await self.client.cancel(row.provider_batch_id)
@@ -134,6 +135,25 @@ class BatchRunner:
             await self._update(row, polls=row.polls + 1)
             return
         await self._observe(row, info)
+
+    async def _adopt(self, row: MessageBatch) -> MessageBatch | None:
+        """The row with the batch its lost create call made, or None (abandoned or retry later)."""
+        try:
+            async with tenant_transaction(self.resources.pool, self.owner_id) as conn:
+                info = await find_orphan(self.client, conn, row, self.client.timeout)
+        except LLMError:
+            await self._update(row, polls=row.polls + 1)
+            return None  # the API is unreachable: look again on the next pass
+        if info is None:
+            await self._abandon(row, "submission outcome unknown: no such batch at the API")
+            return None
+        fields: dict[str, Any] = {
+            "provider_batch_id": info.id, "status": MessageBatchStatus.IN_PROGRESS,
+            "request_counts": info.request_counts,
+        }  # fmt: skip
+        await self._update(row, **fields)
+        log.info("generator.batch.adopted", round=row.round, provider_batch_id=info.id)
+        return row.model_copy(update=fields)
 
     async def _observe(self, row: MessageBatch, info: BatchInfo) -> None:
         status = MessageBatchStatus.CANCELING if info.processing_status == "canceling" else None
@@ -175,11 +195,13 @@ class BatchRunner:
         return landed
 
     async def _one(self, row: MessageBatch, result: BatchResult, wanted: set[int]) -> Outcome:
-        index = index_of(result.custom_id)
+        parsed = parse_custom_id(result.custom_id)
+        index = parsed[1] if parsed is not None and parsed[0] == round_tag(row.id) else None
         if index is None or index not in wanted:
             log.warning("generator.batch.unknown_custom_id", custom_id=result.custom_id[:80])
             return "skipped"
-        run = await BatchItemRun.load(self.fleet, self.resources, self.owner_id, row, index)
+        load = BatchJudgeRun.load_judge if self.judge else BatchItemRun.load
+        run = await load(self.fleet, self.resources, self.owner_id, row, index)
         if run is None:
             return "skipped"  # landed by an earlier pass
         return await run.handle(result)
@@ -204,6 +226,12 @@ class BatchRunner:
             )  # fmt: skip
             requests = [await repo.get_item(conn, self.job_id, i) for i in indexes]
             kept = await self._within_cap(conn, locked, lease, [r for r in requests if r])
+            caching = self.fleet.settings.llm_prompt_caching
+            judged = (
+                await judge_params(conn, self.fleet, lease, kept, caching) if self.judge else {}
+            )
+            if self.judge:
+                kept = [item for item in kept if item.item_index in judged]
             if not kept:
                 return
             row = await batches_repo.insert(
@@ -212,9 +240,9 @@ class BatchRunner:
             )  # fmt: skip
             requests = list(kept)
         body = [
-            {"custom_id": custom_id(item.item_index),
-             "params": request_params(item.request, self.fleet.provider.model,
-                                      self.fleet.settings.llm_prompt_caching)}
+            {"custom_id": custom_id(row.id, item.item_index),
+             "params": judged.get(item.item_index) or request_params(
+                 item.request, self.fleet.provider.model, caching)}
             for item in requests if item is not None
         ]  # fmt: skip
         await self._create(row, body)
@@ -263,6 +291,10 @@ class BatchRunner:
             await self.fleet.limiter.acquire(timeout=max(1.0, self.deadline - time.monotonic()))
         try:
             info = await self.client.create(body)
+        except (Timeout, ConnectionFailed) as error:
+            # The batch may exist and be billed: the next pass looks for it before resubmitting.
+            log.warning("generator.batch.create_outcome_unknown", code=error.code)
+            return
         except LLMError as error:
             await self._create_failed(row, error)
             return

@@ -10,11 +10,13 @@ from uuid import UUID
 from services.generator import items
 from services.generator.batch_mode import BatchRunner
 from services.generator.engine import Deferred
-from services.generator.providers import build_batch_client, build_fleet
+from services.generator.judging.batched import owner_batch_type
+from services.generator.providers import build_batch_client, build_fleet, build_judge_fleet
 from shared.db.pool import tenant_transaction
 from shared.db.repositories import generation as repo
 from shared.logging import bound_context, get_logger
 from shared.models.generation import ItemStatus, StopReason
+from shared.quality.enqueue import JOB_TYPE
 from shared.runtime import WorkerContext, WorkerResources, instrumented
 
 log = get_logger(__name__)
@@ -56,12 +58,14 @@ async def run_message_batches(ctx: WorkerContext, batch_id: str) -> dict[str, An
 async def _pass(
     resources: WorkerResources, owner: UUID, batch: UUID, deadline: float
 ) -> float | None:
-    fleet = build_fleet(resources.http, resources.redis, resources.settings)
+    judge = await owner_batch_type(resources, owner, batch) == JOB_TYPE
+    build = build_judge_fleet if judge else build_fleet
+    fleet = build(resources.http, resources.redis, resources.settings)
     client = build_batch_client(resources.http, resources.settings)
     if client is None:
         await _refuse(resources, owner, batch)
         return None
-    runner = BatchRunner(resources, fleet, client, owner, batch, deadline)
+    runner = BatchRunner(resources, fleet, client, owner, batch, deadline, judge=judge)
     return await runner.step()
 
 

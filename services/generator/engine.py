@@ -12,6 +12,7 @@ import hashlib
 import random
 import time
 import weakref
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any, Final
@@ -35,6 +36,7 @@ from services.generator.llm.client import (
 from services.generator.llm.retry import RetryAction, decide
 from services.generator.parsing import GenerationParseError, ParsedGeneration, extract_conversation
 from services.generator.providers import Fleet
+from shared.conversations.continuation import next_role
 from shared.llm.limiter import LimiterTimeoutError, Permit
 from shared.llm.pricing import CacheTtl, Usage, cost_usd, list_cost_usd, table_for
 from shared.logging import get_logger
@@ -131,8 +133,10 @@ class ItemRun:
         self.attempt_id: UUID | None = None
         self.mode = JobMode.LIVE
         self.price_entry, self.price = table_for(self.settings).price_for(fleet.provider.model)
+        # Called with the new conversation's id once it has landed (e.g. to enqueue its judge).
+        self.on_landed: Callable[[UUID], Awaitable[None]] | None = None
         self.prompt_sha256 = hashlib.sha256(
-            f"{self.request.prefix}\x00{self.request.user_prompt}".encode()
+            f"{self.request.prefix}\x00{self.request.user_message}".encode()
         ).hexdigest()
 
     async def run(self) -> str:
@@ -191,13 +195,7 @@ class ItemRun:
             raise
         started = time.perf_counter()
         try:
-            response = await self.fleet.provider.create_message(
-                system=self.request.prefix or None,
-                messages=[{"role": "user", "content": self.request.user_prompt}],
-                max_tokens=self.request.max_tokens,
-                temperature=self.request.temperature,
-                cache_ttl=self.cache_ttl,
-            )
+            response = await self._call()
         except LLMError as error:
             elapsed = time.perf_counter() - started
             return await self._call_failed(error, permit, attempts, elapsed)
@@ -206,6 +204,16 @@ class ItemRun:
             await asyncio.shield(self._book_cancelled(attempts, time.perf_counter() - started))
             raise
         return await self._answered(response, permit, attempts)
+
+    async def _call(self) -> LLMResponse:
+        """The Messages call itself (the judge's run adds its tool)."""
+        return await self.fleet.provider.create_message(
+            system=self.request.prefix or None,
+            messages=[{"role": "user", "content": self.request.user_message}],
+            max_tokens=self.request.max_tokens,
+            temperature=self.request.temperature,
+            cache_ttl=self.cache_ttl,
+        )
 
     async def _permit(self) -> Permit | None:
         limiter = self.fleet.limiter
@@ -296,7 +304,7 @@ class ItemRun:
         cost = self._cost(usage_of(response))
         self._count_call("success", response.duration_s, response, cost)
         try:
-            parsed = extract_conversation(response.text, response.stop_reason)
+            parsed = extract_conversation(response.text, response.stop_reason, **self._shape())
         except GenerationParseError as error:
             await self._book(self._answer_log(response, cost, attempts, error), consumed=True)
             await self._fail(error.code, error.message)
@@ -304,6 +312,12 @@ class ItemRun:
         self.spent += cost
         entry = self._answer_log(response, cost, attempts, None)
         return Step(await self._land(parsed, response, entry))
+
+    def _shape(self) -> dict[str, Any]:
+        """What the answer must look like: a whole conversation, or the turns after the kept."""
+        if not self.request.kept_turns:
+            return {}
+        return {"first_role": next_role(self.request.kept_turns), "min_turns": 1}
 
     async def _land(self, parsed: ParsedGeneration, response: LLMResponse, entry: NewLog) -> str:
         produced = Produced(
@@ -321,6 +335,8 @@ class ItemRun:
             lambda: land(self.pool, self.storage, self.ref, draft, entry, self.request.template_id),
             deadline=self.budget.deadline, what="land",
         )  # fmt: skip
+        if landed is not None and self.on_landed is not None:
+            await self.on_landed(landed)
         return "completed" if landed is not None else "lost"
 
     async def _book(self, entry: NewLog, *, consumed: bool) -> int | None:
@@ -402,7 +418,7 @@ class ItemRun:
         if self.settings.llm_debug_logging:
             request_excerpt = {
                 "system": self.request.prefix,
-                "user": self.request.user_prompt,
+                "user": self.request.user_message,
             }
         return NewLog(
             attempt=attempts + 1,

@@ -17,8 +17,8 @@ import asyncpg
 from services.generator import metrics
 from services.generator.items import ItemRef, adopt, already_booked, book, write_log
 from services.generator.parsing import ParsedGeneration
-from services.generator.scoring import score_conversation, status_for
 from shared.conversations.document import draft_from_generated, finish_draft
+from shared.conversations.scoring import score_conversation, status_for
 from shared.conversations.store import (
     DuplicateConversation,
     EncodedDocument,
@@ -63,7 +63,8 @@ def conversation_slug(batch_id: UUID, index: int) -> str:
 
 def build_draft(ref: ItemRef, request: ItemRequest, produced: Produced) -> ConversationDraft:
     """The conversation draft: §5 score, status by threshold, lineage and generation facts."""
-    turns = [{"role": t["role"], "content": t["content"]} for t in produced.parsed.turns]
+    new = [{"role": t["role"], "content": t["content"]} for t in produced.parsed.turns]
+    turns = [*request.kept_turns, *new]
     quality = score_conversation(turns)
     status, flagged = status_for(quality.score, request.quality_threshold)
     flag_reason = (
@@ -83,7 +84,7 @@ def build_draft(ref: ItemRef, request: ItemRequest, produced: Produced) -> Conve
         emotional_arc=request.emotional_arc, category=request.category, tags=tags,
         quality_score=quality.score, quality_metrics=dict(quality.parts),
         status=ConversationStatus(status), is_flagged=flagged, flag_reason=flag_reason,
-        system_prompt=request.system_prompt or None, model=produced.model,
+        system_prompt=_system_prompt(request), model=produced.model,
         temperature=request.temperature, max_tokens=request.max_tokens, parameters=parameters,
         template_id=request.template_id, scenario_id=request.scenario_id,
         edge_case_id=request.edge_case_id, parent_id=request.parent_id,
@@ -91,6 +92,15 @@ def build_draft(ref: ItemRef, request: ItemRequest, produced: Produced) -> Conve
         generation_item_index=ref.index, estimated_cost_usd=produced.estimated_cost_usd,
         actual_cost_usd=produced.cost_usd, generation_duration_ms=produced.duration_ms,
     )  # fmt: skip
+
+
+def _system_prompt(request: ItemRequest) -> str | None:
+    """The request's system prompt, or a kept system turn's text (kept turns stay as they were:
+    a revision never puts a new system turn before them)."""
+    kept = request.kept_turns
+    if kept and kept[0]["role"] == "system":
+        return str(kept[0]["content"])
+    return None if kept else request.system_prompt or None
 
 
 def _fallback_title(request: ItemRequest) -> str:

@@ -46,13 +46,19 @@ class GenerationParseError(Exception):
         self.excerpt = excerpt
 
 
-def extract_conversation(text: str, stop_reason: str) -> ParsedGeneration:
-    """Find the conversation object in ``text`` and validate its turns."""
+def extract_conversation(
+    text: str, stop_reason: str, *, first_role: Role = "user", min_turns: int = 2
+) -> ParsedGeneration:
+    """Find the conversation object in ``text`` and validate its turns.
+
+    A continuation (regenerate from a turn) starts with ``first_role`` and may be one turn.
+    """
     if stop_reason == "max_tokens":
         raise _fail(text, "max_tokens", "the answer was cut off at max_tokens")
     document = _find_object(text)
     title = document.get("title")
-    turns = _validate_turns(text, document.get("turns"))
+    offset = _ROLES.index(first_role)
+    turns = _validate_turns(text, document.get("turns"), offset, min_turns)
     return ParsedGeneration(title=title.strip() if isinstance(title, str) else "", turns=turns)
 
 
@@ -133,19 +139,19 @@ def _matching_brace(text: str, start: int) -> int | None:
     return None
 
 
-def _validate_turns(text: str, raw: object) -> list[Turn]:
+def _validate_turns(text: str, raw: object, offset: int, min_turns: int) -> list[Turn]:
     if not isinstance(raw, list):
         raise _fail(text, "invalid_turns", "'turns' is missing or not a list")
-    if len(raw) < 2:
-        raise _fail(text, "invalid_turns", "a conversation needs at least 2 turns")
-    return [_turn(text, index, item) for index, item in enumerate(raw)]
+    if len(raw) < min_turns:
+        raise _fail(text, "invalid_turns", f"a conversation needs at least {min_turns} turns")
+    return [_turn(text, index, item, offset) for index, item in enumerate(raw)]
 
 
-def _turn(text: str, index: int, item: object) -> Turn:
+def _turn(text: str, index: int, item: object, offset: int) -> Turn:
     if not isinstance(item, dict):
         raise _fail(text, "invalid_turns", f"turns[{index}] is not an object")
     role, content = item.get("role"), item.get("content")
-    expected = _ROLES[index % 2]
+    expected = _ROLES[(index + offset) % 2]
     if role != expected:
         raise _fail(
             text, "invalid_turns", f"turns[{index}].role is {role!r}, expected {expected!r}"

@@ -8,6 +8,7 @@ from typing import Any, Protocol
 import httpx
 from redis.asyncio import Redis
 
+from services.generator.judging.offline import OfflineJudge
 from services.generator.llm.batches import BatchClient
 from services.generator.llm.client import AuthFailed, ClaudeClient, LLMResponse
 from services.generator.llm.offline import OfflineProvider
@@ -54,6 +55,8 @@ class MissingKeyProvider:
         max_tokens: int,
         temperature: float | None,
         cache_ttl: CacheTtl | None = None,
+        tools: list[dict[str, Any]] | None = None,
+        tool_choice: dict[str, Any] | None = None,
     ) -> LLMResponse:
         """Refuse: there is no key to call Claude with."""
         raise AuthFailed("LLM_PROVIDER is anthropic but ANTHROPIC_API_KEY is not set")
@@ -69,8 +72,8 @@ class Fleet:
 
     @property
     def offline(self) -> bool:
-        """Whether conversations come from the labelled offline provider."""
-        return isinstance(self.provider, OfflineProvider)
+        """Whether answers come from a labelled offline provider (sample writer or judge)."""
+        return bool(getattr(self.provider, "offline", False))
 
 
 def build_provider(http: httpx.AsyncClient, settings: Settings) -> Provider:
@@ -107,6 +110,20 @@ def build_fleet(http: httpx.AsyncClient, redis: Redis, settings: Settings) -> Fl
     provider = build_provider(http, settings)
     limiter = None if isinstance(provider, OfflineProvider) else build_limiter(redis, settings)
     return Fleet(settings=settings, provider=provider, limiter=limiter)
+
+
+def build_judge_fleet(http: httpx.AsyncClient, redis: Redis, settings: Settings) -> Fleet:
+    """The judge's provider (JUDGE_MODEL, or the offline judge) behind the same fleet limiter."""
+    if settings.offline_llm:
+        return Fleet(settings=settings, provider=OfflineJudge(), limiter=None)
+    provider: Provider = MissingKeyProvider(settings.judge_model)
+    if settings.anthropic_api_key is not None:
+        provider = ClaudeClient(
+            http, api_key=settings.anthropic_api_key.get_secret_value(),
+            base_url=settings.anthropic_base_url, model=settings.judge_model,
+            anthropic_version=settings.anthropic_version, timeout=settings.llm_timeout_seconds,
+        )  # fmt: skip
+    return Fleet(settings=settings, provider=provider, limiter=build_limiter(redis, settings))
 
 
 def announce(settings: Settings) -> None:

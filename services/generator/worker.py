@@ -10,9 +10,9 @@ from services.generator import batch_tasks, metrics, tasks
 from services.generator.engine import Deferred
 from services.generator.llm.offline import OFFLINE_MODEL
 from services.generator.providers import announce
-from services.generator.recovery import ITEMS
+from services.generator.recovery import BATCH_RUNS, ITEMS
 from shared import recovery
-from shared.queue import GENERATE_ITEM, PING, RUN_MESSAGE_BATCHES, worker_settings
+from shared.queue import GENERATE_ITEM, PING, QUALITY_CHECK, RUN_MESSAGE_BATCHES, worker_settings
 from shared.resilience import run_resilient_worker
 from shared.runtime import WorkerContext, start_worker, stop_worker
 from shared.settings import Settings, get_settings
@@ -25,6 +25,14 @@ async def generate_item(ctx: WorkerContext, batch_id: str, item_index: int) -> d
     """arq entry point: a `Deferred` item goes back on the queue with `Retry(defer=...)`."""
     try:
         return await tasks.generate_item(ctx, batch_id, item_index)
+    except Deferred as deferred:
+        raise Retry(defer=deferred.seconds) from deferred
+
+
+async def quality_check(ctx: WorkerContext, batch_id: str, item_index: int) -> dict[str, Any]:
+    """arq entry point of one judge item (same deferral contract as generate_item)."""
+    try:
+        return await tasks.quality_check(ctx, batch_id, item_index)
     except Deferred as deferred:
         raise Retry(defer=deferred.seconds) from deferred
 
@@ -59,6 +67,13 @@ def functions(settings: Settings) -> list[Function]:
             max_tries=tasks.MAX_JOB_TRIES,
         ),
         func(
+            cast(Any, quality_check),
+            name=QUALITY_CHECK,
+            timeout=settings.generator_job_timeout_seconds,
+            keep_result=0,
+            max_tries=tasks.MAX_JOB_TRIES,
+        ),
+        func(
             cast(Any, run_message_batches),
             name=RUN_MESSAGE_BATCHES,
             timeout=settings.generator_job_timeout_seconds,
@@ -75,7 +90,7 @@ async def on_startup(ctx: WorkerContext) -> None:
     metrics.initialise(OFFLINE_MODEL if current.offline_llm else current.llm_model)
     announce(get_settings())
     resources = ctx["resources"]
-    resources.background.extend(recovery.start(resources, ITEMS))
+    resources.background.extend(recovery.start(resources, ITEMS, BATCH_RUNS))
 
 
 async def on_shutdown(ctx: WorkerContext) -> None:

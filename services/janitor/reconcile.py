@@ -16,7 +16,7 @@ from uuid import UUID
 
 from services.janitor import repository as repo
 from services.janitor.context import Counts, JanitorDeps, chunks, owner_ids
-from shared.conversations.store import DOCUMENT_NAME
+from shared.conversations.versions import is_document_name
 from shared.db.pool import acquire, tenant_transaction
 from shared.logging import bound_context, get_logger
 from shared.storage import ObjectInfo
@@ -75,9 +75,10 @@ async def _list(deps: JanitorDeps, prefix: str) -> Listing:
 
 
 def _owner_of(key: str, prefix: str) -> UUID | None:
-    """`{prefix}{owner}/…`; for conversations exactly `{owner}/{uuid}/conversation.json.gz`."""
+    """`{prefix}{owner}/…`; for conversations exactly `{owner}/{uuid}/conversation.json.gz` or
+    a later version's `{owner}/{uuid}/conversation.<hex>.json.gz` (kept while the row exists)."""
     parts = key[len(prefix) :].split("/")
-    if prefix == CONVERSATIONS_PREFIX and (len(parts) != 3 or parts[2] != DOCUMENT_NAME):
+    if prefix == CONVERSATIONS_PREFIX and (len(parts) != 3 or not is_document_name(parts[2])):
         return None
     if len(parts) < 2 or (prefix == CONVERSATIONS_PREFIX and _uuid(parts[1]) is None):
         return None
@@ -95,13 +96,15 @@ async def _conversations(
     deps: JanitorDeps, counts: Counts, owner: UUID, objects: dict[str, ObjectInfo],
     known: bool, started: datetime, orphan_before: datetime,
 ) -> None:  # fmt: skip
-    by_id = {UUID(key.split("/")[2]): key for key in objects}
+    by_id: dict[UUID, list[str]] = defaultdict(list)  # a conversation's versions share its id
+    for key in objects:
+        by_id[UUID(key.split("/")[2])].append(key)
     existing: set[UUID] = set()
     if known and by_id:
         async with tenant_transaction(deps.pool, owner, readonly=True) as conn:
             for ids in chunks(list(by_id), _CHUNK):
                 existing |= await repo.existing_conversation_ids(conn, list(ids))
-    orphans = [key for cid, key in by_id.items() if cid not in existing]
+    orphans = [key for cid, keys in by_id.items() if cid not in existing for key in keys]
     await _delete_orphans(deps, counts, [objects[k] for k in orphans], orphan_before, "orphans")
     if known:
         missing = await _rows_missing_objects(deps, owner, set(objects), started)

@@ -5,7 +5,9 @@ Redis); a job still queued or running is merely slow and left alone. A stuck job
 re-enqueued under its own deterministic id (forget_job first, so arq accepts the id again) at
 most JANITOR_MAX_RECOVERIES times, then failed with a reason. Rows change first; jobs are
 enqueued after the commit. A parked generation item (waiting for a concurrency slot) that lost
-its job is re-enqueued too: the generator parks it again, deferred, if no slot is free.
+its job is re-enqueued too: the generator parks it again, deferred, if no slot is free. The
+items of a batch-mode job are its runner's: only the runner's job (`genbatch:{id}`) is checked
+and re-enqueued, never a live call per item.
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ from shared.logging import get_logger
 from shared.queue import (
     GENERATE_ITEM,
     RUN_EXPORT,
+    RUN_MESSAGE_BATCHES,
     Service,
     enqueue,
     forget_job,
@@ -92,14 +95,24 @@ async def _recover_exports(
             counts.add("exports_requeued")
 
 
+def runner_job_id(batch_id: UUID) -> str:
+    """The batch runner's job id of a batch-mode job (the contract with services/api)."""
+    return job_id("genbatch", batch_id)
+
+
 async def _recover_batches(
     deps: JanitorDeps, counts: Counts, owner: UUID, quiet_since: datetime
 ) -> None:
-    requeue: list[tuple[UUID, int]] = []
+    requeue: list[tuple[UUID, int | None]] = []
     async with tenant_transaction(deps.pool, owner) as conn:
         for batch in await repo.stuck_batches(conn, quiet_since=quiet_since):
             requeue += await _recover_batch(deps, counts, conn, batch)
     for batch_id, index in requeue:
+        if index is None:
+            jid = runner_job_id(batch_id)
+            if await _requeue(deps, counts, "generator", jid, RUN_MESSAGE_BATCHES, str(batch_id)):
+                counts.add("runners_requeued")
+            continue
         jid = item_job_id(batch_id, index)
         if await _requeue(deps, counts, "generator", jid, GENERATE_ITEM, str(batch_id), index):
             counts.add("items_requeued")
@@ -107,8 +120,8 @@ async def _recover_batches(
 
 async def _recover_batch(
     deps: JanitorDeps, counts: Counts, conn: asyncpg.Connection, batch: repo.StuckBatch
-) -> list[tuple[UUID, int]]:
-    """Decide one batch inside the transaction; returns the items to enqueue after commit."""
+) -> list[tuple[UUID, int | None]]:
+    """Decide one batch inside the transaction; returns the items (None: the runner) to enqueue."""
     items = await repo.pending_items(conn, batch.id)
     if not items:
         status = await repo.finish_batch(
@@ -117,11 +130,15 @@ async def _recover_batch(
         counts.add("batches_finished")
         log.warning("janitor.recover.batch_finished", batch_id=str(batch.id), status=status)
         return []
-    lost = [
-        item.item_index
-        for item in items
-        if not await _alive(deps, "generator", item_job_id(batch.id, item.item_index))
-    ]
+    if batch.mode == "batch":
+        runner_alive = await _alive(deps, "generator", runner_job_id(batch.id))
+        lost: list[int | None] = [] if runner_alive else [None]
+    else:
+        lost = [
+            item.item_index
+            for item in items
+            if not await _alive(deps, "generator", item_job_id(batch.id, item.item_index))
+        ]
     if not lost:
         counts.add("batches_waiting")
         return []
@@ -133,7 +150,9 @@ async def _recover_batch(
         return []
     await repo.note_batch_recovery(conn, batch.id)
     counts.add("batches_recovered")
-    log.warning("janitor.recover.batch_requeued", batch_id=str(batch.id), items=len(lost))
+    log.warning(
+        "janitor.recover.batch_requeued", batch_id=str(batch.id), mode=batch.mode, jobs=len(lost)
+    )
     return [(batch.id, index) for index in lost]
 
 

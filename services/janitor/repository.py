@@ -44,6 +44,7 @@ class StuckBatch(BaseModel):
     status: str
     recovery_count: int
     last_seen: datetime
+    mode: str = "live"
 
 
 class PendingItem(BaseModel):
@@ -264,7 +265,7 @@ async def fail_export(conn: asyncpg.Connection, export_id: UUID, reason: str) ->
 async def stuck_batches(conn: asyncpg.Connection, *, quiet_since: datetime) -> list[StuckBatch]:
     """Generation batches queued/running with no sign of life since `quiet_since`, locked."""
     rows = await conn.fetch(
-        """SELECT id, status, recovery_count,
+        """SELECT id, status, recovery_count, coalesce(config ->> 'mode', 'live') AS mode,
                   coalesce(heartbeat_at, started_at, created_at) AS last_seen
              FROM batch_jobs
             WHERE job_type = 'generation' AND status IN ('queued', 'running')

@@ -16,6 +16,7 @@ from services.janitor.reconcile import reconcile
 from services.janitor.recovery import recover_stuck_jobs
 from services.janitor.retention import conversation_retention
 from services.janitor.schedule import Schedule, parse_schedule
+from services.janitor.stats import roll_up_stats
 from services.janitor.uploads import abort_stale_uploads
 from shared.logging import bound_context, get_logger
 from shared.settings import Settings
@@ -55,6 +56,8 @@ TASKS: dict[str, Task] = {
         Task("abort-stale-uploads", abort_stale_uploads,
              "janitor_abort_stale_uploads_schedule",
              "unfinished uploads of dead exporters (S3 multipart, local partial files): abort"),
+        Task("roll-up-stats", roll_up_stats, "janitor_roll_up_stats_schedule",
+             "pending conversation-stat deltas: fold into each tenant's summary"),
     )
 }  # fmt: skip
 TASK_NAMES: tuple[str, ...] = tuple(TASKS)

@@ -116,10 +116,11 @@ async def store_conversation(
 async def hard_delete(
     pool: asyncpg.Pool, storage: ObjectStore, owner_id: UUID, conversation_id: UUID
 ) -> bool:
-    """Delete row, turns and reviews, then the object; False when there was no such row."""
+    """Delete row, turns, reviews and versions, then every version's object; False when there
+    was no such row."""
     async with tenant_transaction(pool, owner_id) as conn:
-        key = await repo.delete_row(conn, conversation_id)
-    if key is None:
+        keys = await repo.delete_row(conn, conversation_id)
+    if keys is None:
         return False
-    await discard(storage, key)
+    await asyncio.gather(*(discard(storage, key) for key in keys))
     return True

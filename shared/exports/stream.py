@@ -26,7 +26,7 @@ from shared.exports.formats import (
     get_transformer,
     get_validator,
 )
-from shared.models.export import RenderedConversation
+from shared.models.export import MessageColumns, RenderedConversation
 
 CHUNK_BYTES = 1024 * 1024
 YIELD_EVERY = 100
@@ -139,16 +139,19 @@ class ExportStream:
         """Start the file."""
         self._write(self.transformer.header())
 
-    def add(self, conv: ExportConversation | RenderedConversation) -> None:
+    def add(self, conv: ExportConversation | RenderedConversation | MessageColumns) -> None:
         """Render one conversation (or take the bytes PostgreSQL rendered), or report why it
         cannot be."""
         tally = self.tally
         if type(conv) is RenderedConversation:
-            if conv.data is None:
+            self._add_rendered(conv)
+            return
+        if type(conv) is MessageColumns:
+            if not conv.trainable:
                 tally.failed(conv.id, conv.conversation_id, NOT_TRAINABLE)
                 return
             tally.exported(conv.id, conv.tier, conv.quality_score, conv.turn_count)
-            self._write(conv.data)
+            self._write(self.transformer.render_columns(conv))
             return
         assert type(conv) is ExportConversation
         try:
@@ -158,6 +161,19 @@ class ExportStream:
             return
         tally.exported(conv.id, conv.tier, conv.quality_score, self.transformer.turns_of(conv))
         self._write(data)
+
+    def _add_rendered(self, conv: RenderedConversation) -> None:
+        """Take a line PostgreSQL rendered, checked here when the database could not prove it
+        follows the format's rules."""
+        if conv.data is None:
+            self.tally.failed(conv.id, conv.conversation_id, conv.failure or NOT_TRAINABLE)
+            return
+        problem = self.transformer.check_line(conv.data) if conv.needs_check else None
+        if problem is not None:
+            self.tally.failed(conv.id, conv.conversation_id, problem)
+            return
+        self.tally.exported(conv.id, conv.tier, conv.quality_score, conv.turn_count)
+        self._write(conv.data)
 
     @property
     def chunk_ready(self) -> bool:
@@ -222,7 +238,9 @@ def render_small(
     return data, stream.tally, stream.transformer.content_type
 
 
-Batches = AsyncIterator[list[ExportConversation] | list[RenderedConversation]]
+Batches = AsyncIterator[
+    list[ExportConversation] | list[RenderedConversation] | list[MessageColumns]
+]
 AfterBatch = Callable[[int], Awaitable[None]]
 
 

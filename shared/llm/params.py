@@ -28,9 +28,19 @@ def message_params(
     max_tokens: int,
     temperature: float | None,
     cache_ttl: CacheTtl | None = None,
+    tools: list[dict[str, Any]] | None = None,
+    tool_choice: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
-    """A Messages body: model, max_tokens, messages, and system/temperature when given."""
+    """A Messages body: model, max_tokens, messages, and system/temperature/tools when given.
+
+    Tools come before the system prompt in the cached prefix, so a fixed tool list (the
+    judge's `record_scores`) is cached together with the system block that carries the mark.
+    """
     params: dict[str, Any] = {"model": model, "max_tokens": max_tokens, "messages": messages}
+    if tools:
+        params["tools"] = tools
+    if tool_choice is not None:
+        params["tool_choice"] = tool_choice
     if system:
         params["system"] = system_blocks(system, cache_ttl)
     if temperature is not None:

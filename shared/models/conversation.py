@@ -218,6 +218,9 @@ class Conversation(ConversationScores):
     object_key: str
     byte_size: int
     sha256: str
+    document_version: int = Field(
+        default=1, description="the stored document's current version (each turn edit adds one)"
+    )
     starting_emotion: str | None
     starting_intensity: float | None
     ending_emotion: str | None
@@ -242,4 +245,24 @@ class Review(BaseModel):
     to_status: ConversationStatus
     reviewer_id: UUID | None
     notes: str | None
+    diff: str | None = Field(
+        default=None, description="for an edit: the unified diff of the edited turn's text"
+    )
+    document_version: int | None = Field(
+        default=None, description="for an edit: the document version it created"
+    )
+    created_at: datetime
+
+
+class ConversationVersion(BaseModel):
+    """One version of a conversation's stored document."""
+
+    version: int
+    object_key: str
+    byte_size: int
+    sha256: str
+    turn_count: int
+    total_tokens: int
+    created_by: UUID | None
+    change_summary: str | None
     created_at: datetime

@@ -262,11 +262,12 @@ class ExportConversation:
 
 
 class RenderedConversation(NamedTuple):
-    """A conversation whose file bytes PostgreSQL produced (the plain JSONL fast path).
+    """A conversation whose file bytes PostgreSQL produced (plain JSONL, Bedrock JSONL).
 
-    `data` is None when the conversation cannot be rendered (no user or no assistant turn);
-    `turn_count` counts the rendered turns, the synthetic system turn included. The field
-    order is the SELECT's (`export_source.rendered_batch`).
+    `data` is None when the conversation cannot be rendered, `failure` then says why;
+    `turn_count` counts the rendered turns, the synthetic system turn included; `needs_check`
+    marks a line the database could not prove follows the target's rules (the exporter checks
+    it in Python). The field order is the SELECT's (`export_source.rendered_batch`).
     """
 
     id: UUID
@@ -276,3 +277,28 @@ class RenderedConversation(NamedTuple):
     created_at: datetime
     turn_count: int
     data: bytes | None
+    failure: str | None
+    needs_check: bool
+
+
+class MessageColumns(NamedTuple):
+    """A conversation read as column pieces for a columnar file (Parquet without metadata).
+
+    `roles` holds one letter per rendered turn (``s``, ``u``, ``a``), `contents` the turns'
+    UTF-8 text back to back and `lengths` each turn's byte length, the synthetic system turn
+    first when there is one (base.export_turns); `trainable` is False when a user or an
+    assistant turn is missing. The field order is the SELECT's (`export_source.column_batch`).
+    """
+
+    id: UUID
+    conversation_id: str
+    title: str | None
+    status: str
+    tier: str
+    quality_score: float | None
+    created_at: datetime
+    turn_count: int
+    trainable: bool
+    roles: str | None
+    contents: bytes | None
+    lengths: list[int] | None

@@ -100,11 +100,26 @@ class ItemRequest(BaseModel):
     parent_type: ParentType | None = None
     estimated_input_tokens: int
     estimated_output_tokens: int
+    # A regenerate's revision (shared/conversations/continuation.py): the turns kept from the
+    # parent (stored as they were, every field) that the answer continues, and the prompt part
+    # that shows them and carries the reviewer's instructions, sent after `user_prompt`.
+    kept_turns: list[dict[str, Any]] = Field(default_factory=list)
+    revision_prompt: str = ""
+    # A quality_check item (issue 13): the conversation to judge and the rubric version pinned
+    # when the job was created; the prompt is built from the stored turns when the item runs,
+    # and quality_threshold is then the flag threshold on quality_overall (0-1).
+    judge_conversation_id: UUID | None = None
+    judge_rubric_version: int | None = None
 
     @property
     def prefix(self) -> str:
         """Everything before the per-item part: the cacheable system text of every call."""
         return "\n\n".join(part for part in (self.system_prompt, self.instructions) if part)
+
+    @property
+    def user_message(self) -> str:
+        """The per-item user message: the resolved prompt, then any revision part."""
+        return "\n\n".join(part for part in (self.user_prompt, self.revision_prompt) if part)
 
 
 class BatchJob(BaseModel):
@@ -193,6 +208,7 @@ class GenerationLog(BaseModel):
     prices: dict[str, Any] | None = None
     mode: str = "live"
     list_cost_usd: Decimal = Decimal(0)
+    purpose: str = "generation"
 
 
 class NewLog(BaseModel):
@@ -222,6 +238,8 @@ class NewLog(BaseModel):
     prices: dict[str, Any] | None = None
     mode: str = "live"
     list_cost_usd: Decimal = Decimal(0)
+    # What the call was for: "generation" or "judge" (issue 13).
+    purpose: str = "generation"
 
 
 class CostRow(BaseModel):

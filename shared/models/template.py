@@ -70,6 +70,9 @@ class Template(BaseModel):
     complexity_baseline: int | None
     style_notes: str | None
     quality_threshold: float
+    # The judge's flag threshold on quality_overall (0-1) for this template's conversations;
+    # None: the JUDGE_FLAG_THRESHOLD setting.
+    judge_flag_threshold: float | None = None
     applicable_personas: list[str]
     applicable_emotions: list[str]
     applicable_topics: list[str]

@@ -102,7 +102,7 @@ async def page(browser: Browser, web: Stack) -> AsyncIterator[Page]:
     await context.close()
 
 
-async def screenshot(page: Page, name: str) -> None:
+async def screenshot(page: Page, name: str, *, full_page: bool = False) -> None:
     """Save the page into docs/console/ (the README links these)."""
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
-    await page.screenshot(path=str(SCREENSHOTS / f"{name}.png"), full_page=False)
+    await page.screenshot(path=str(SCREENSHOTS / f"{name}.png"), full_page=full_page)

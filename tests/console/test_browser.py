@@ -4,14 +4,17 @@ export, hostile content, CSRF and tenant isolation; screenshots of every page fo
 from __future__ import annotations
 
 import gzip
+import io
 import json
 import re
+import zipfile
 from pathlib import Path
 
 import asyncpg
 import httpx
 import pytest
 from playwright.async_api import Page, expect
+from pyarrow import parquet
 
 from shared.db.pool import acquire
 from tests.console.conftest import Stack, screenshot
@@ -216,6 +219,68 @@ async def test_export_dialog_preview_export_and_download(
     assert all(line["messages"][0]["role"] == "system" for line in lines)
     await page.goto("/console/exports")
     await expect(page.locator("#export-history tbody tr")).to_have_count(1)
+
+
+async def test_export_a_split_parquet_with_card_through_the_dialog(
+    page: Page, web: Stack, account: Account
+) -> None:
+    ids = await _seed(web, account, [f"split-{i}" for i in range(8)], user_text='Émoji 💸 "q"')
+    async with httpx.AsyncClient(base_url=web.url, headers=account.headers) as api:
+        await api.post("/v1/conversations/bulk-action", json={"action": "approve", "ids": ids})
+    await sign_in(page, account, "/console/exports/new")
+    await page.get_by_label("Parquet").check()
+    await page.get_by_label("Split into train and validation").check()
+    await page.get_by_label("Validation share").fill("0.25")
+    await page.get_by_label("Seed").fill("7")
+    await page.get_by_label("Stratify by").select_option("tier")
+    await page.get_by_label("Add a dataset card").check()
+    await page.get_by_label("Licence (in the card)").fill("cc-by-4.0")
+    await page.get_by_label("Licence (in the card)").press("Tab")
+    # One preview request per change (htmx queues the last): on a busy machine that takes a while.
+    await expect(page.locator("#preview-split")).to_contain_text("train.parquet", timeout=30_000)
+    await expect(page.locator("#preview-content")).to_contain_text("# messages: list<")
+    await expect(page.locator("#format-recommendation")).to_contain_text("Parquet: a split")
+    await page.evaluate("document.activeElement.blur(); window.scrollTo(0, 0)")
+    await screenshot(page, "export-dialog-split", full_page=True)
+    await page.get_by_label("Preset name").fill("Parquet split + card")
+    await page.get_by_role("button", name="Save as preset").click()
+    await expect(page.locator("#dialog-notice")).to_have_text(
+        "Saved preset “Parquet split + card”."
+    )
+    await expect(page.get_by_label("Parquet")).to_be_checked()
+    await page.get_by_role("button", name="Export", exact=True).click()
+    await page.wait_for_url("**/console/exports/*")
+    await expect(page.locator("#download")).to_be_visible(timeout=45_000)
+    await expect(page.locator("#export-split")).to_have_text("train 6 · validation 2")
+    await screenshot(page, "export-progress")
+    async with page.expect_download() as info:
+        await page.locator("#download").click()
+    data = Path(await (await info.value).path()).read_bytes()  # noqa: ASYNC240
+    with zipfile.ZipFile(io.BytesIO(data)) as archive:
+        names = set(archive.namelist())
+        assert {"train.parquet", "validation.parquet", "README.md"} <= names, names
+        tables = {part: parquet.read_table(io.BytesIO(archive.read(f"{part}.parquet")))
+                  for part in ("train", "validation")}  # fmt: skip
+        card = archive.read("README.md").decode()
+    assert tables["train"].num_rows == 6
+    assert tables["validation"].num_rows == 2
+    rows = tables["train"].to_pylist() + tables["validation"].to_pylist()
+    assert {row["messages"][1]["content"] for row in rows} == {'Émoji 💸 "q"'}
+    assert "cc-by-4.0" in card
+    await page.goto("/console/exports/new")  # the dialog opens with the last-used config
+    await expect(page.locator("#last-used")).to_be_visible()
+    await expect(page.get_by_label("Parquet")).to_be_checked()
+    await expect(page.get_by_label("Split into train and validation")).to_be_checked()
+    await page.get_by_label("Preset", exact=True).select_option(
+        label="Parquet split + card (parquet)"
+    )
+    await page.get_by_role("button", name="Load preset").click()
+    await expect(page.locator("#dialog-notice")).to_have_text(
+        "Loaded preset “Parquet split + card”."
+    )
+    await expect(page.get_by_label("Licence (in the card)")).to_have_value("cc-by-4.0")
+    await page.goto("/console/exports")
+    await expect(page.locator("#export-history tbody tr").first).to_contain_text("split 6/2")
     await screenshot(page, "exports")
 
 

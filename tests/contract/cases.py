@@ -65,7 +65,10 @@ def examples(ids: dict[str, str]) -> dict[tuple[str, str], Any]:
         ("post", "/v1/generation-jobs"): job,
         ("post", "/v1/generation-jobs/estimate"): job,
         ("post", "/v1/conversations/{conversation_id}/regenerate"): {
-            "temperature": 0.5, "max_tokens": 100, "cost_cap_usd": 10},
+            "temperature": 0.5, "max_tokens": 100, "cost_cap_usd": 10, "from_turn": 3,
+            "instructions": "less formal", "parameters": {"persona": "p"}},
+        ("patch", "/v1/conversations/{id}/turns/{turn_number}"): {
+            "content": "A calmer answer.", "expected_version": 1},
         ("post", "/v1/exports"): export,
         ("post", "/v1/exports/preview"): export,
     }  # fmt: skip

@@ -68,4 +68,5 @@ def _seed_rows(client: httpx.Client, headers: dict[str, str]) -> dict[str, str]:
     return {
         "id": conversation, "conversation_id": conversation, "template_id": template,
         "scenario_id": scenario, "edge_case_id": edge_case, "job_id": job, "export_id": export,
+        "turn_number": "2",
     }  # fmt: skip

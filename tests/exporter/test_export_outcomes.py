@@ -175,6 +175,35 @@ async def test_partial_export_completes_flagged_with_failures_and_warning(
     assert json.loads(data)["conversations"][1]["value"] == ALTERNATING[0]["content"]
 
 
+async def test_partial_bedrock_export_reports_the_rows_postgresql_and_python_refuse(
+    db: asyncpg.Pool, local: LocalObjectStore, worker: helpers.Worker, owner: UUID
+) -> None:
+    """Bedrock lines come from PostgreSQL: a misplaced system turn is refused there, broken
+    alternation and blank text by the Python check of the lines it flags."""
+    await store_generated(db, local, owner, slug="good")
+    unordered = await store_generated(db, local, owner, slug="unordered", turns=NOT_ALTERNATING)
+    blank = [{"role": "user", "content": "\u200b\u3164"}, *ALTERNATING[1:2]]
+    empty = await store_generated(db, local, owner, slug="blank", turns=blank)
+    middle = [ALTERNATING[0], {"role": "system", "content": "late"}, *ALTERNATING[1:]]
+    late = await store_generated(db, local, owner, slug="late-system", turns=middle)
+    config = helpers.config(scope="all", format="jsonl", target="bedrock-claude")
+    export = await helpers.new_export(db, owner, config)
+    await helpers.run(worker, export.id)
+    done = await helpers.fetch_export(db, owner, export.id)
+    assert done.status.value == "completed", done.error
+    assert (done.partial, done.render_failure_count, done.conversation_count) == (True, 3, 1)
+    assert {f["id"]: f["reason"] for f in done.render_failures} == {
+        str(unordered.id): "bedrock-claude: message 1 is 'user'; 'assistant' expected "
+        "(strict alternation)",
+        str(empty.id): "bedrock-claude: message 0 content is blank",
+        str(late.id): "bedrock-claude: a system turn after the first message",
+    }
+    lines = (await helpers.read_file(local, done)).splitlines()
+    assert [json.loads(line) for line in lines] == [
+        {"system": "You are a calm budgeting coach.", "messages": ALTERNATING}
+    ]
+
+
 async def test_csv_cells_longer_than_a_spreadsheet_holds_are_whole_and_warned(
     db: asyncpg.Pool, local: LocalObjectStore, worker: helpers.Worker, owner: UUID
 ) -> None:

@@ -139,6 +139,30 @@ def test_parquet_validator_catches_truncation() -> None:
         validate(options, data[:-10])
 
 
+def test_parquet_validator_keeps_only_a_bounded_tail(monkeypatch: pytest.MonkeyPatch) -> None:
+    from shared.exports.formats import parquet, parquet_check
+
+    monkeypatch.setattr(parquet, "ROW_GROUP_ROWS", 2)
+    options = ExportOptions(format="parquet", export_date=EXPORT_DATE)
+    data, _, _ = render_small(options, [GOOD] * 40)
+    footer = int.from_bytes(data[-8:-4], "little") + 8
+    chunks = [data[i : i + 100] for i in range(0, len(data), 100)]
+    monkeypatch.setattr(parquet_check, "MAX_FOOTER", footer)
+    validator = parquet_check.ParquetValidator(options)
+    held = 0
+    for chunk in chunks:
+        validator.feed(chunk)
+        held = max(held, validator._tail_size)  # the bound under test
+    assert validator.finish().conversations == 40
+    assert held < footer + 8 + 100 < len(data)
+    monkeypatch.setattr(parquet_check, "MAX_FOOTER", footer // 2)
+    validator = parquet_check.ParquetValidator(options)
+    for chunk in chunks:
+        validator.feed(chunk)
+    with pytest.raises(OutputInvalid, match="too large to check"):
+        validator.finish()
+
+
 def test_txt_validator_catches_truncation_and_bad_counts() -> None:
     options = ExportOptions(format="txt", export_date=EXPORT_DATE)
     data, _, _ = render_small(options, [GOOD])

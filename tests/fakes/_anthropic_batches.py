@@ -15,6 +15,7 @@ import uuid
 from collections import deque
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Any
 
 import orjson
@@ -31,7 +32,8 @@ Answer = Callable[[Mapping[str, Any], int], dict[str, Any]]
 
 
 def _iso(epoch: float) -> str:
-    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(epoch)) + "Z"
+    """RFC 3339 with microseconds, as the API writes its timestamps."""
+    return datetime.fromtimestamp(epoch, UTC).isoformat().replace("+00:00", "Z")
 
 
 @dataclass
@@ -196,6 +198,30 @@ def results(store: BatchStore, batch_id: str, answer: Answer) -> Response:
             yield orjson.dumps(result) + b"\n"
 
     return StreamingResponse(lines(), media_type="application/binary")
+
+
+def listed(store: BatchStore, request: Request, answer: Answer) -> Response:
+    """The workspace's batches, newest first, paged by `limit` and `after_id` like the API."""
+    try:
+        limit = int(request.query_params.get("limit", "20"))
+    except ValueError:
+        limit = 0
+    if not 1 <= limit <= 1000:
+        return _json(400, error_body("invalid_request_error", "limit: must be 1 to 1000"))
+    with store.lock:
+        newest_first = sorted(store.batches.values(), key=lambda b: b.created_at, reverse=True)
+    after = request.query_params.get("after_id")
+    if after is not None:
+        ids = [batch.id for batch in newest_first]
+        if after not in ids:
+            return _not_found(after)
+        newest_first = newest_first[ids.index(after) + 1 :]
+    page = [store.look(batch.id, answer) or batch for batch in newest_first[:limit]]
+    data = [batch.to_json(base_url(request)) for batch in page]
+    return _json(200, {
+        "data": data, "has_more": len(newest_first) > limit,
+        "first_id": data[0]["id"] if data else None, "last_id": data[-1]["id"] if data else None,
+    })  # fmt: skip
 
 
 def cancel(store: BatchStore, batch_id: str, request: Request, answer: Answer) -> Response:

@@ -16,6 +16,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+import orjson
+
 TTL_SECONDS = {"5m": 300.0, "1h": 3600.0}
 # Minimum cacheable prompt length by model family (longest prefix wins), as documented.
 MIN_TOKENS = {
@@ -46,8 +48,9 @@ class CacheUsage:
 
 
 def _blocks(body: Mapping[str, Any]) -> list[Mapping[str, Any]]:
-    """System then message content as text blocks, in prompt order."""
-    out: list[Mapping[str, Any]] = []
+    """Tools, system, then message content as text blocks, in prompt order."""
+    tools = body.get("tools")
+    out: list[Mapping[str, Any]] = [{"text": orjson.dumps(tools).decode()}] if tools else []
     for part in [body.get("system") or "", *(m.get("content", "") for m in body["messages"])]:
         if isinstance(part, str):
             out.append({"text": part})

@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import math
 import random
+import re
 from collections.abc import Mapping
 from typing import Any
 
 import orjson
+
+from tests.fakes import _anthropic_judge as judge
 
 SPEND_LIMIT_MESSAGE = (
     "You have reached your specified API usage limits. "
@@ -54,11 +57,25 @@ def estimate_tokens(text: str) -> int:
     return max(1, math.ceil(len(text) / 4))
 
 
-def conversation_text(seed: int, n: int, min_turns: int, max_turns: int) -> str:
+# A regenerate-from-a-turn prompt names who speaks first after the kept turns; like Claude
+# following that instruction, the fake then writes only the continuation, starting there.
+_FIRST_ROLE = re.compile(r"The first new turn is spoken by the (user|assistant)\.")
+
+
+def first_role(body: Mapping[str, Any]) -> str:
+    """Who the request asks to speak first: the continuation's role, else the user."""
+    match = _FIRST_ROLE.search(_flatten(body["messages"][-1].get("content", "")))
+    return match.group(1) if match else "user"
+
+
+def conversation_text(
+    seed: int, n: int, min_turns: int, max_turns: int, *, first: str = "user"
+) -> str:
     """Deterministic assistant text: a short preamble and a conversation in a json fence."""
     rng = random.Random(seed * 1_000_003 + n)
+    offset = 0 if first == "user" else 1
     turns = [
-        {"role": "user" if i % 2 == 0 else "assistant", "content": _utterance(rng)}
+        {"role": "user" if (i + offset) % 2 == 0 else "assistant", "content": _utterance(rng)}
         for i in range(rng.randint(min_turns, max_turns))
     ]
     title = f"{rng.choice(_PERSONAS)} - {rng.choice(_TOPICS)}"
@@ -81,7 +98,9 @@ def prompt_tokens(body: Mapping[str, Any]) -> int:
 
 
 def _prompt_chars(body: Mapping[str, Any]) -> int:
-    parts: list[Any] = [body.get("system") or ""]
+    tools = body.get("tools")
+    parts: list[Any] = [orjson.dumps(tools).decode() if tools else ""]
+    parts.append(body.get("system") or "")
     parts += [m.get("content", "") for m in body["messages"]]
     return sum(len(_flatten(p)) for p in parts)
 
@@ -136,8 +155,10 @@ def build_message(
     kind: str, body: Mapping[str, Any], seq: int, *, seed: int, turns: tuple[int, int]
 ) -> dict[str, Any]:
     """Build a 200 Messages body for an ok/timeout/truncated/max_tokens/malformed step."""
+    if judge.is_judge_call(body):
+        return _judge_message(kind, body, seq)
     max_tokens = body["max_tokens"]
-    text = conversation_text(seed, seq, *turns)
+    text = conversation_text(seed, seq, *turns, first=first_role(body))
     stop_reason = "max_tokens" if kind == "max_tokens" else "end_turn"
     if kind == "malformed":
         text = MALFORMED_TEXT
@@ -156,4 +177,21 @@ def build_message(
         "stop_reason": stop_reason,
         "stop_sequence": None,
         "usage": {"input_tokens": input_tokens, "output_tokens": output_tokens},
+    }
+
+
+def _judge_message(kind: str, body: Mapping[str, Any], seq: int) -> dict[str, Any]:
+    content, stop_reason = judge.judge_content(kind, body, seq)
+    return {
+        "id": f"msg_fake_{seq:020d}",
+        "type": "message",
+        "role": "assistant",
+        "model": body["model"],
+        "content": content,
+        "stop_reason": stop_reason,
+        "stop_sequence": None,
+        "usage": {
+            "input_tokens": prompt_tokens(body),
+            "output_tokens": min(body["max_tokens"], judge.output_tokens(content)),
+        },
     }

@@ -89,11 +89,13 @@ def _batch_answer(state: FakeState) -> Callable[[Mapping[str, Any], int], dict[s
     return lambda params, seq: cached_message(state, "ok", params, seq)
 
 
-async def create_batch(request: Request) -> Response:
+async def batches_root(request: Request) -> Response:
     state: FakeState = request.app.state.fake
     refused = _checked(request, state)
     if refused is not None:
         return refused
+    if request.method == "GET":
+        return batches.listed(state.batch_store, request, _batch_answer(state))
     raw = await read_body(request, batches.MAX_BATCH_BYTES)
     if raw is None:
         return json_response(413, TOO_LARGE_ERROR)

@@ -206,7 +206,7 @@ def create_app(state: FakeState) -> Starlette:
         routes=[
             Route("/v1/messages", _messages, methods=["POST"]),
             Route("/v1/messages/count_tokens", routes.count_tokens, methods=["POST"]),
-            Route("/v1/messages/batches", routes.create_batch, methods=["POST"]),
+            Route("/v1/messages/batches", routes.batches_root, methods=["GET", "POST"]),
             Route("/v1/messages/batches/{batch_id}", routes.batch, methods=["GET"]),
             Route(
                 "/v1/messages/batches/{batch_id}/{action}", routes.batch, methods=["GET", "POST"]

@@ -15,7 +15,10 @@ import httpx
 import pytest
 
 from services.generator import batch_tasks
+from services.generator.batch_orphans import parse_custom_id
 from services.generator.engine import Deferred
+from services.generator.llm.batches import BatchClient
+from services.generator.llm.client import Timeout
 from shared.llm.pricing import CacheTtl, Usage, cost_usd, table_for
 from shared.runtime import WorkerResources
 from shared.settings import Settings
@@ -76,6 +79,17 @@ async def _logs(pool: asyncpg.Pool, owner: UUID, batch_id: str) -> list[dict[str
     )  # fmt: skip
 
 
+def _created_indexes(claude: FakeAnthropic) -> list[list[int]]:
+    """The item indexes of every batch the fake accepted; each round's tag checked on the way."""
+    created: list[list[int]] = []
+    for custom_ids in claude.batch_creates:
+        parsed = [parse_custom_id(c) for c in custom_ids]
+        assert all(p is not None for p in parsed), custom_ids
+        assert len({p[0] for p in parsed if p}) == 1  # one round tag per batch
+        created.append([p[1] for p in parsed if p])
+    return created
+
+
 async def _pass(resources: WorkerResources, batch_id: str) -> float | None:
     """One run of the job as arq would make it: the delay it asks for, or None when done."""
     ctx: Any = {"resources": resources, "job_try": 1}
@@ -106,7 +120,7 @@ async def test_batch_lands_every_item_once_across_a_replica_kill(
             await asyncio.sleep(delay)
         assert await _pass(replica_b, batch_id) is None  # a further run changes nothing
 
-    assert claude.batch_creates == [[f"item-{i}" for i in range(6)]]
+    assert _created_indexes(claude) == [list(range(6))]
     assert claude.requests == []  # no live call
     owner = account.user.id
     assert [(i["status"], i["attempts"]) for i in await items(pool, owner, batch_id)] == [
@@ -123,6 +137,103 @@ async def test_batch_lands_every_item_once_across_a_replica_kill(
     }  # fmt: skip
 
 
+class _Crash(Exception):
+    """The replica dies right after the API accepted its batch."""
+
+
+async def _drive(resources: WorkerResources, batch_id: str) -> None:
+    deadline = time.monotonic() + 20
+    while (delay := await _pass(resources, batch_id)) is not None:
+        assert time.monotonic() < deadline
+        await asyncio.sleep(delay)
+
+
+@pytest.mark.parametrize("loss", ["replica_killed", "create_timed_out"])
+async def test_a_batch_whose_create_answer_was_lost_is_adopted_not_paid_twice(
+    api: httpx.AsyncClient,
+    account: Account,
+    batch_settings: Settings,
+    pool: asyncpg.Pool,
+    tmp_path: Path,
+    claude: FakeAnthropic,
+    monkeypatch: pytest.MonkeyPatch,
+    loss: str,
+) -> None:
+    claude.configure(batch_delay=0.3)
+    batch_id = await _create(api, account, {**plain_items(5), "mode": "batch"})
+    real_create = BatchClient.create
+
+    async def create_then_lose(self: Any, requests: list[dict[str, Any]]) -> Any:
+        await real_create(self, requests)  # accepted and billed at the API
+        raise _Crash() if loss == "replica_killed" else Timeout("no answer within 60s")
+
+    monkeypatch.setattr(BatchClient, "create", create_then_lose)
+    async with worker_resources(batch_settings, pool, tmp_path / "a") as replica_a:
+        if loss == "replica_killed":
+            with pytest.raises(_Crash):
+                await _pass(replica_a, batch_id)
+        else:
+            assert await _pass(replica_a, batch_id) is not None
+    monkeypatch.setattr(BatchClient, "create", real_create)
+    async with worker_resources(batch_settings, pool, tmp_path / "b") as replica_b:
+        await _drive(replica_b, batch_id)
+
+    assert _created_indexes(claude) == [list(range(5))]  # one batch, never a second
+    owner = account.user.id
+    assert [(i["status"], i["attempts"]) for i in await items(pool, owner, batch_id)] == [
+        ("completed", 1)
+    ] * 5
+    logs = await _logs(pool, owner, batch_id)
+    assert [(entry["status"], entry["mode"]) for entry in logs] == [("success", "batch")] * 5
+    rounds = await rows(
+        pool, owner, "SELECT status, provider_batch_id FROM message_batches WHERE job_id = $1",
+        UUID(batch_id),
+    )  # fmt: skip
+    assert [r["status"] for r in rounds] == ["ended"]
+    assert rounds[0]["provider_batch_id"].startswith("msgbatch_fake_")
+
+
+async def test_a_create_that_never_reached_the_api_is_resubmitted_and_a_stranger_is_not_adopted(
+    api: httpx.AsyncClient,
+    account: Account,
+    batch_settings: Settings,
+    pool: asyncpg.Pool,
+    tmp_path: Path,
+    claude: FakeAnthropic,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    claude.configure(batch_delay=0.3)
+    batch_id = await _create(api, account, {**plain_items(3), "mode": "batch"})
+    real_create = BatchClient.create
+
+    async def stranger_then_lose(self: Any, requests: list[dict[str, Any]]) -> Any:
+        # Someone else's batch of the same size at the same moment; ours never arrives.
+        await real_create(self, [{**r, "custom_id": f"other-{i}"} for i, r in enumerate(requests)])
+        raise Timeout("no answer within 60s")
+
+    monkeypatch.setattr(BatchClient, "create", stranger_then_lose)
+    async with worker_resources(batch_settings, pool, tmp_path / "a") as replica_a:
+        assert await _pass(replica_a, batch_id) is not None
+    monkeypatch.setattr(BatchClient, "create", real_create)
+    await asyncio.sleep(0.4)  # the stranger has ended: its results show it is not ours
+    async with worker_resources(batch_settings, pool, tmp_path / "b") as replica_b:
+        await _drive(replica_b, batch_id)
+
+    stranger, ours = claude.batch_creates
+    assert stranger == ["other-0", "other-1", "other-2"]
+    assert [parse_custom_id(c) for c in ours] == [(ours[0].rpartition("-")[0], i) for i in range(3)]
+    owner = account.user.id
+    assert [(i["status"], i["attempts"]) for i in await items(pool, owner, batch_id)] == [
+        ("completed", 1)
+    ] * 3
+    rounds = await rows(
+        pool, owner, "SELECT status, error FROM message_batches WHERE job_id = $1 ORDER BY round",
+        UUID(batch_id),
+    )  # fmt: skip
+    assert [r["status"] for r in rounds] == ["failed", "ended"]
+    assert "submission outcome unknown" in rounds[0]["error"]
+
+
 async def test_only_errored_and_expired_items_are_resubmitted_at_the_batch_price(
     api: httpx.AsyncClient,
     account: Account,
@@ -136,7 +247,7 @@ async def test_only_errored_and_expired_items_are_resubmitted_at_the_batch_price
         done = await wait_batch(api, account.headers, batch_id)
 
     assert (done["status"], done["completed_items"], done["failed_items"]) == ("completed", 4, 0)
-    assert claude.batch_creates == [[f"item-{i}" for i in range(4)], ["item-0", "item-2"]]
+    assert _created_indexes(claude) == [list(range(4)), [0, 2]]
     owner = account.user.id
     logs = await _logs(resources.pool, owner, batch_id)
     assert [(e["item_index"], e["attempt"], e["status"], e["error_code"]) for e in logs] == [

@@ -9,7 +9,7 @@ from uuid import UUID
 import httpx
 
 from services.generator import items as item_state
-from services.generator.recovery import ITEMS
+from services.generator.recovery import BATCH_RUNS, ITEMS
 from shared.queue import Presence, job_id, mark_seconds, presence, queue_name
 from shared.recovery import reconcile
 from shared.runtime import WorkerResources
@@ -53,6 +53,23 @@ async def test_items_whose_jobs_redis_lost_are_enqueued_again(
     found = await _look(resources, jids)
     assert all(state.queued for state in found.values())
     assert (await reconcile(resources, ITEMS))["enqueued"] == 0  # idempotent
+
+
+async def test_a_batch_mode_job_gets_its_runner_back_and_never_live_calls(
+    gen_api: httpx.AsyncClient, account: Account, resources: WorkerResources
+) -> None:
+    batch_id = await _create(gen_api, account, {**plain_items(3), "mode": "batch"})
+    runner, live = job_id("genbatch", batch_id), [job_id("gen", batch_id, i) for i in range(3)]
+    assert (await _look(resources, [runner]))[runner].queued
+    await _lose_redis_data(resources)
+    await resources.redis.delete(f"arq:job:{runner}")
+
+    # Its queued items belong to the batch runner: no live job is made for them.
+    await reconcile(resources, ITEMS)
+    assert all(found.missing for found in (await _look(resources, live)).values())
+    assert (await reconcile(resources, BATCH_RUNS))["enqueued"] >= 1
+    assert (await _look(resources, [runner]))[runner].queued
+    assert (await reconcile(resources, BATCH_RUNS))["enqueued"] == 0  # idempotent
 
 
 async def test_a_dead_runs_job_is_freed_without_waiting_for_arqs_timeout(

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from services.generator.scoring import score_conversation, status_for
+from shared.conversations.scoring import score_conversation, status_for
 
 
 def turns(count: int, length: int = 200, first: str = "user") -> list[dict[str, str]]:

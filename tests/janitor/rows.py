@@ -57,14 +57,16 @@ async def insert_batch(
     status: str = "running",
     heartbeat_at: datetime | None = None,
     recovery_count: int = 0,
+    mode: str = "live",
 ) -> UUID:
-    """A generation batch with one item per status in `items`."""
+    """A generation batch (a live or batch-mode job) with one item per status in `items`."""
     async with tenant_transaction(pool, owner) as conn:
         batch_id: UUID = await conn.fetchval(
             """INSERT INTO batch_jobs (owner_id, job_type, status, total_items, heartbeat_at,
-                                       started_at, created_at, recovery_count)
-               VALUES ($1, 'generation', $2, $3, $4, $4, coalesce($4, now()), $5) RETURNING id""",
-            owner, status, len(items), heartbeat_at, recovery_count,
+                                       started_at, created_at, recovery_count, config)
+               VALUES ($1, 'generation', $2, $3, $4, $4, coalesce($4, now()), $5,
+                       jsonb_build_object('mode', $6::text)) RETURNING id""",
+            owner, status, len(items), heartbeat_at, recovery_count, mode,
         )  # fmt: skip
         await conn.execute(
             """INSERT INTO generation_items (owner_id, batch_id, item_index, status, request)

@@ -8,6 +8,7 @@ from dataclasses import replace
 from services.janitor.context import JanitorDeps
 from services.janitor.runner import run_task
 from shared.conversations.store import object_key
+from shared.conversations.versions import version_key
 from shared.models.user import User
 from tests.janitor.rows import ago, conversation, insert_export, row
 
@@ -89,3 +90,21 @@ async def test_export_files_reconcile_both_ways(deps: JanitorDeps, owner: User) 
     assert failed is not None
     assert failed["status"] == "failed"
     assert "object_missing" in failed["error"]
+
+
+async def test_version_objects_belong_to_their_conversation(deps: JanitorDeps, owner: User) -> None:
+    healthy = await conversation(deps.pool, deps.storage, owner.id)
+    kept = version_key(owner.id, healthy.id)  # an earlier or later version of a live conversation
+    gone_id = uuid.uuid4()  # a conversation deleted while its versions' objects stayed
+    gone = [object_key(owner.id, gone_id), version_key(owner.id, gone_id)]
+    gone.append(version_key(owner.id, gone_id))
+    for key in (kept, *gone):
+        await deps.storage.put(key, b"x")
+
+    report = await run_task(deps, "reconcile")
+
+    assert report.counts["orphans_deleted"] >= 3
+    assert await deps.storage.head(kept) is not None
+    assert await deps.storage.head(healthy.object_key) is not None
+    for key in gone:
+        assert await deps.storage.head(key) is None

@@ -8,10 +8,17 @@ from arq.jobs import Job
 from arq.worker import Worker, func
 
 from services.janitor.context import JanitorDeps
-from services.janitor.recovery import export_job_id, item_job_id
+from services.janitor.recovery import export_job_id, item_job_id, runner_job_id
 from services.janitor.runner import run_task
 from shared.models.user import User
-from shared.queue import GENERATE_ITEM, RUN_EXPORT, enqueue, job_state, queue_name
+from shared.queue import (
+    GENERATE_ITEM,
+    RUN_EXPORT,
+    RUN_MESSAGE_BATCHES,
+    enqueue,
+    job_state,
+    queue_name,
+)
 from tests.janitor.rows import ago, insert_batch, insert_export, items, row, update
 
 
@@ -44,6 +51,31 @@ async def test_stuck_generation_batch_is_recovered(local_deps: JanitorDeps, owne
     assert stored["heartbeat_at"] > ago(minutes=1)
     # The heartbeat clock restarted: an immediate second run leaves the batch alone.
     assert (await run_task(deps, "recover-stuck-jobs")).counts["items_requeued"] == 0
+
+
+async def test_a_stuck_batch_mode_job_gets_its_runner_back_not_live_item_jobs(
+    local_deps: JanitorDeps, owner: User
+) -> None:
+    deps = local_deps
+    batch = await insert_batch(deps.pool, owner.id, heartbeat_at=ago(hours=1), mode="batch",
+                               items=["completed", "running", "queued"])  # fmt: skip
+
+    report = await run_task(deps, "recover-stuck-jobs")
+
+    assert (report.counts["runners_requeued"], report.counts["items_requeued"]) == (1, 0)
+    assert await _job(deps, "generator", runner_job_id(batch)) == (
+        RUN_MESSAGE_BATCHES, (str(batch),),
+    )  # fmt: skip
+    for index in range(3):
+        assert await _job(deps, "generator", item_job_id(batch, index)) is None
+    stored = await row(deps.pool, owner.id, "batch_jobs", batch)
+    assert stored is not None
+    assert stored["recovery_count"] == 1
+    # A runner still deferred between polls is alive: nothing more is enqueued.
+    await update(deps.pool, owner.id, "batch_jobs", batch, heartbeat_at=ago(hours=1))
+    report = await run_task(deps, "recover-stuck-jobs")
+    assert report.counts.get("runners_requeued", 0) == 0
+    assert report.counts["batches_waiting"] == 1
 
 
 async def test_batch_fails_with_a_reason_after_too_many_recoveries(

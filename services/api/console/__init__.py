@@ -8,6 +8,7 @@ from fastapi.staticfiles import StaticFiles
 from services.api.console import (
     conversations,
     dashboard,
+    edits,
     exports,
     generate,
     login,
@@ -17,7 +18,7 @@ from services.api.console import (
 )
 from services.api.console.render import STATIC
 
-PAGES = (login, dashboard, conversations, review, sources, generate, exports, patterns)
+PAGES = (login, dashboard, conversations, review, edits, sources, generate, exports, patterns)
 
 
 def install_console(app: FastAPI) -> None:

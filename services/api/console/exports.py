@@ -2,69 +2,66 @@
 
 from __future__ import annotations
 
+import base64
+import io
+import json
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 from uuid import UUID
 
 from fastapi import APIRouter, Request, Response
 from fastapi.responses import RedirectResponse, StreamingResponse
+from pyarrow import parquet
 from pydantic import ValidationError
 from starlette.datastructures import FormData, QueryParams
 
+from services.api.console import export_form as form_io
 from services.api.console import filters as list_view
 from services.api.console.auth import ConsoleConnDep, CsrfDep, SessionDep
-from services.api.console.forms import field_errors
 from services.api.console.render import render
 from services.api.console.routing import ConsoleRoute
 from services.api.conversations import service as conversations
 from services.api.deps import PoolDep, ResourcesDep
 from services.api.events import service as events
+from services.api.export_presets import service as presets
+from services.api.export_presets.schemas import PresetIn
 from services.api.exports import service
 from services.api.exports.history_csv import history_csv
-from services.api.exports.schemas import ExportDetail, ExportRequest
+from services.api.exports.schemas import ExportDetail, PreviewOut
 from shared.db.repositories.exports import HistoryFilters
-from shared.errors import ValidationFailed
+from shared.errors import DomainError, ValidationFailed
 from shared.models.conversation import ConversationStatus, Tier
-from shared.models.export import ExportFormat, ExportStatus
+from shared.models.export import ExportFormat, ExportScope, ExportStatus
 from shared.models.query import ConversationFilters
 
 router = APIRouter(prefix="/console", route_class=ConsoleRoute, include_in_schema=False)
-APPROVED = ConversationFilters(status=[ConversationStatus.APPROVED])
-FORMATS = [
-    (
-        "jsonl",
-        "JSONL (chat messages)",
-        'Recommended for fine-tuning: one {"messages": [...]} per line, what OpenAI-style '
-        "trainers read as is.",
-    ),
-    ("json", "JSON document", "One document with a summary; for programs and archives."),
-    ("csv", "CSV (one row per turn)", "For spreadsheets and reviewers; UTF-8 with BOM."),
-    ("markdown", "Markdown", "For reading and sharing."),
-]
-OPTIONS = [
-    ("include_metadata", "Metadata"),
-    ("include_quality_scores", "Quality scores"),
-    ("include_timestamps", "Timestamps"),
-    ("include_approval_history", "Approval history"),
-    ("include_parent_references", "Parent references"),
-    ("include_full_content", "Full content"),
-    ("compress", "Compress (gzip)"),
-]
-_DEFAULT_ON = {"include_quality_scores", "include_full_content"}
+_CONTEXT_SCOPES = {ExportScope.ALL_APPROVED.value, ExportScope.ALL.value}
 
 
-async def _count(conn: Any, owner: UUID, filters: ConversationFilters) -> int:
-    return (await conversations.list_page(conn, owner, filters, "-created_at", None, 1)).total
+@dataclass
+class DialogState:
+    """What the dialog shows besides its counts: the controls' values and any outcome."""
+
+    values: dict[str, Any]
+    scope: str | None = None
+    preset_id: str = ""
+    notice: str | None = None
+    problems: list[tuple[str, str]] = field(default_factory=list)
+    last_used: bool = False
 
 
-def _ids(values: list[Any]) -> list[UUID]:
-    ids = []
-    for value in values:
-        try:
-            ids.append(UUID(str(value)))
-        except ValueError:
-            continue
-    return list(dict.fromkeys(ids))
+async def _counts(
+    conn: Any, owner: UUID, filtered: ConversationFilters | None, selected: int
+) -> dict[str, int | None]:
+    """Scope sizes: all and all-approved from the stats counters, the filter by its count."""
+    stats = await conversations.stats(conn, owner)
+    matching = None
+    if filtered is not None:
+        page = await conversations.list_page(conn, owner, filtered, "-created_at", None, 1)
+        matching = page.total
+    return {"all_approved": stats.by_status.get(ConversationStatus.APPROVED.value, 0),
+            "all": stats.total, "filtered": matching, "selected": selected}  # fmt: skip
 
 
 async def dialog(
@@ -74,47 +71,55 @@ async def dialog(
     *,
     selected: list[UUID] | None = None,
     filter_query: str = "",
+    state: DialogState | None = None,
+    status_code: int = 200,
 ) -> Response:
-    """The export dialog, its scope counts computed now."""
+    """The export dialog, its scope counts computed now; the last-used config when fresh."""
     owner = session.user_id
     filtered = list_view.parse(QueryParams(filter_query)).filters if filter_query else None
-    counts = {
-        "all_approved": await _count(conn, owner, APPROVED),
-        "all": await _count(conn, owner, ConversationFilters()),
-        "filtered": await _count(conn, owner, filtered) if filtered else None,
-        "selected": len(selected or []),
-    }
+    counts = await _counts(conn, owner, filtered, len(selected or []))
     scope = "selected" if selected else "filtered" if filtered else "all_approved"
+    if state is None:
+        last = form_io.stored_config((await presets.preferences(conn)).last_config)
+        state = DialogState(values=form_io.values_of(last), last_used=last is not None)
+        if last is not None and scope == "all_approved":  # a selection or filter comes first
+            state.scope = str(last["scope"])
+    offered = {*_CONTEXT_SCOPES, form_io.TIER_SCOPE, scope}
+    if state.scope in offered:
+        scope = state.scope
     context = {
         "title": "Export",
         "counts": counts,
         "scope": scope,
         "selected": selected or [],
         "filter_query": filter_query,
-        "formats": FORMATS,
-        "options": OPTIONS,
-        "default_on": _DEFAULT_ON,
+        "formats": form_io.FORMATS,
+        "targets": form_io.TARGETS,
+        "strata": form_io.STRATA,
+        "options": form_io.OPTIONS,
         "tiers": list(Tier),
+        "v": state.values,
+        "recommendation": form_io.recommendation(state.values),
+        "presets": (await presets.list_presets(conn)).items,
+        "state": state,
     }
-    return render(request, "export_dialog.html", context)
+    return render(request, "export_dialog.html", context, status_code=status_code)
 
 
-def export_request(form: FormData) -> ExportRequest:
-    """The dialog's form as the body of POST /v1/exports."""
-    scope = str(form.get("scope") or "all_approved")
-    config: dict[str, Any] = {name: form.get(name) == "on" for name, _ in OPTIONS}
-    config["format"] = str(form.get("format") or "jsonl")
-    body: dict[str, Any] = {}
-    if scope == "tier":
-        scope = "filtered"
-        body["filters"] = {"tier": [str(form.get("tier") or "")], "status": ["approved"]}
-    elif scope == "filtered":
-        body["filters"] = list_view.parse(
-            QueryParams(str(form.get("filter_query") or ""))
-        ).filters.model_dump(exclude_defaults=True)
-    elif scope == "selected":
-        body["conversation_ids"] = [str(id) for id in _ids(form.getlist("ids"))]
-    return ExportRequest.model_validate({"config": {**config, "scope": scope}, **body})
+async def _redisplay(
+    request: Request, session: Any, conn: Any, form: FormData, state: DialogState, status: int
+) -> Response:
+    """The dialog again with what the form held (scope, selection, filter)."""
+    state.scope = state.scope or str(form.get("scope") or "")
+    return await dialog(
+        request, session, conn, selected=form_io.selected_ids(form.getlist("ids")),
+        filter_query=str(form.get("filter_query") or "")[:4000], state=state, status_code=status,
+    )  # fmt: skip
+
+
+def _form_state(form: FormData, **kwargs: Any) -> DialogState:
+    values = form_io.values_of(form_io.config_from(form))
+    return DialogState(values=values, preset_id=str(form.get("preset_id") or ""), **kwargs)
 
 
 @router.get("/exports/new")
@@ -125,30 +130,81 @@ async def new_export(request: Request, session: SessionDep, conn: ConsoleConnDep
     )
 
 
+@router.post("/exports/dialog")
+async def load_preset(request: Request, session: CsrfDep, conn: ConsoleConnDep) -> Response:
+    """The dialog filled in with a saved preset's config (twin of GET /v1/export-presets/{id})."""
+    form = await request.form()
+    chosen = form_io.selected_ids([form.get("preset_id")])
+    if not chosen:
+        state = _form_state(form, problems=[("preset_id", "choose a preset to load")])
+        return await _redisplay(request, session, conn, form, state, 422)
+    preset = await presets.get(conn, chosen[0])
+    config = preset.config.model_dump(mode="json")
+    notice = f"Loaded preset “{preset.name}”."
+    state = DialogState(
+        values=form_io.values_of(config), scope=config["scope"], preset_id=str(preset.id),
+        notice=notice,
+    )  # fmt: skip
+    return await _redisplay(request, session, conn, form, state, 200)
+
+
+@router.post("/exports/presets")
+async def save_preset(request: Request, session: CsrfDep, conn: ConsoleConnDep) -> Response:
+    """Save the dialog's config as a named preset (twin of POST /v1/export-presets)."""
+    form = await request.form()
+    try:
+        config = form_io.export_request(form).spec
+        body = PresetIn.model_validate({"name": str(form.get("preset_name") or ""),
+                                        "config": config.model_dump(mode="json")})  # fmt: skip
+        preset = await presets.create(conn, session.user_id, body)
+    except (ValidationError, DomainError) as exc:
+        status = exc.status_code if isinstance(exc, DomainError) else 422
+        state = _form_state(form, problems=form_io.problems(exc))
+        return await _redisplay(request, session, conn, form, state, status)
+    state = _form_state(form, notice=f"Saved preset “{preset.name}”.")
+    state.preset_id = str(preset.id)
+    return await _redisplay(request, session, conn, form, state, 200)
+
+
 @router.post("/exports/preview")
 async def preview(request: Request, session: CsrfDep, conn: ConsoleConnDep) -> Response:
     """Twin of POST /v1/exports/preview: the first three conversations, rendered (htmx)."""
     form = await request.form()
-    context: dict[str, Any] = {"preview": None, "errors": {}}
+    values = form_io.values_of(form_io.config_from(form))
+    context: dict[str, Any] = {"preview": None, "problems": [], "values": values,
+                               "recommendation": form_io.recommendation(values)}  # fmt: skip
     try:
-        context["preview"] = await service.preview(conn, session.user_id, export_request(form))
+        found = await service.preview(conn, session.user_id, form_io.export_request(form))
+        context["preview"], context["shown"] = found, readable_preview(found)
     except (ValidationError, ValidationFailed) as exc:
-        context["errors"] = field_errors(exc)
+        context["problems"] = form_io.problems(exc)
     return render(request, "_export_preview.html", context)
 
 
+def readable_preview(found: PreviewOut) -> str:
+    """The preview as text: a Parquet file's rows as JSON lines, other formats as they are."""
+    if found.content_encoding != "base64":
+        return found.content
+    table = parquet.read_table(io.BytesIO(base64.b64decode(found.content)))
+    lines = [f"# {field.name}: {field.type}" for field in table.schema]
+    lines += [json.dumps(row, ensure_ascii=False, default=str) for row in table.to_pylist()]
+    return "\n".join(lines)
+
+
 @router.post("/exports")
-async def create(request: Request, session: CsrfDep, resources: ResourcesDep) -> Response:
-    """Twin of POST /v1/exports: opens the export's progress page."""
+async def create(
+    request: Request, session: CsrfDep, conn: ConsoleConnDep, resources: ResourcesDep
+) -> Response:
+    """Twin of POST /v1/exports: opens the export's progress page (the dialog again, with
+    every problem listed, when the settings do not go together or match nothing)."""
     form = await request.form()
     try:
-        body = export_request(form)
-    except ValidationError as exc:
-        raise ValidationFailed(
-            "the export settings have problems",
-            details=[{"path": k, "message": v} for k, v in field_errors(exc).items()],
-        ) from exc
-    export = await service.request_export(resources, session.user_id, body)
+        export = await service.request_export(
+            resources, session.user_id, form_io.export_request(form)
+        )
+    except (ValidationError, ValidationFailed) as exc:
+        state = _form_state(form, problems=form_io.problems(exc))
+        return await _redisplay(request, session, conn, form, state, 422)
     return RedirectResponse(f"/console/exports/{export.id}", status_code=303)
 
 

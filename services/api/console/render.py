@@ -15,7 +15,7 @@ from jinja2 import Environment, FileSystemLoader
 TEMPLATES = Path(__file__).parent / "templates"
 STATIC = Path(__file__).parent / "static"
 # Bumped with the static files, so browsers never run a stale script against a new page.
-ASSET_VERSION = "2"
+ASSET_VERSION = "3"
 
 
 def _when(value: datetime | None) -> str:

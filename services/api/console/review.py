@@ -14,10 +14,8 @@ from services.api.console.render import render, set_flash
 from services.api.console.routing import ConsoleRoute
 from services.api.console.score_breakdown import breakdown
 from services.api.conversations import service, workflow
-from services.api.conversations.schemas import ConversationOut
-from services.api.deps import PoolDep, QueueDep, SettingsDep
-from services.api.generation import service as generation
-from services.api.generation.schemas import RegenerateIn
+from services.api.conversations.schemas import ConversationDetail, ConversationOut
+from services.api.edits import service as edits
 from shared.db.repositories import conversation_queries as queries
 from shared.db.repositories import conversations as repo
 from shared.errors import ValidationFailed
@@ -85,7 +83,7 @@ def _scores(conversation: Conversation) -> list[tuple[str, Any]]:
     return columns + metrics
 
 
-async def _page(
+async def page(
     request: Request,
     session: Any,
     conn: Any,
@@ -93,22 +91,35 @@ async def _page(
     queue: bool,
     form_error: dict[str, str] | None = None,
     status_code: int = 200,
+    **extra: Any,
 ) -> Response:
+    """The review page; `form_error` puts messages next to fields, `extra` refills forms."""
     detail = await service.detail(conn, id)
     owner = session.user_id
     context: dict[str, Any] = {
         "title": detail.title or detail.conversation_id,
-        "c": detail,
         "queue": queue,
-        "reviews": await repo.reviews(conn, id),
-        "scores": _scores(detail),
-        "breakdown": breakdown(detail),
         "next_id": await neighbour(conn, owner, detail, queue=queue, forward=True),
         "prev_id": await neighbour(conn, owner, detail, queue=queue, forward=False),
         "form_error": form_error or {},
         "allowed": {status.value for status in workflow.ALLOWED[detail.status]},
+        "regen": {},
+        **await edit_context(conn, detail),
+        **extra,
     }
     return render(request, "conversation.html", context, status_code=status_code)
+
+
+async def edit_context(conn: Any, detail: ConversationDetail) -> dict[str, Any]:
+    """What the transcript, versions and history partials need."""
+    return {
+        "c": detail,
+        "editable": detail.status in edits.EDITABLE,
+        "scores": _scores(detail),
+        "breakdown": breakdown(detail),
+        "versions": await edits.list_versions(conn, detail.id),
+        "reviews": await repo.reviews(conn, detail.id),
+    }
 
 
 @router.get("/conversations/{id}")
@@ -116,7 +127,7 @@ async def conversation_page(
     request: Request, id: UUID, session: SessionDep, conn: ConsoleConnDep, queue: bool = False
 ) -> Response:
     """Twin of GET /v1/conversations/{id} and its /reviews."""
-    return await _page(request, session, conn, id, queue)
+    return await page(request, session, conn, id, queue)
 
 
 @router.get("/review")
@@ -146,7 +157,7 @@ async def decide(request: Request, id: UUID, session: CsrfDep, conn: ConsoleConn
                 conn, session.user_id, session.user_id, id, target, notes
             )
     except ValidationFailed as exc:
-        return await _page(request, session, conn, id, queue, {target.value: exc.message}, 422)
+        return await page(request, session, conn, id, queue, {target.value: exc.message}, 422)
     label = target.value.replace("_", " ")
     if not queue:
         response = RedirectResponse(f"/console/conversations/{id}", status_code=303)
@@ -168,12 +179,3 @@ async def download(id: UUID, _: SessionDep, conn: ConsoleConnDep) -> Response:
     name = f"{detail.conversation_id}.json".replace('"', "")
     headers = {"Content-Disposition": f'attachment; filename="{name}"'}
     return Response(body, media_type="application/json", headers=headers)
-
-
-@router.post("/conversations/{id}/regenerate")
-async def regenerate(
-    id: UUID, session: CsrfDep, pool: PoolDep, queue: QueueDep, settings: SettingsDep
-) -> Response:
-    """Twin of POST /v1/conversations/{id}/regenerate: opens the new job's page."""
-    job = await generation.regenerate(pool, queue, settings, session.user_id, id, RegenerateIn())
-    return RedirectResponse(f"/console/jobs/{job.id}", status_code=303)

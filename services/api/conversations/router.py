@@ -25,12 +25,23 @@ from services.api.conversations.schemas import (
     StatusChange,
 )
 from services.api.conversations.score_params import score_filter_params
-from services.api.deps import PoolDep, PrincipalDep, SettingsDep, StorageDep, TenantConnDep
+from services.api.deps import (
+    PoolDep,
+    PrincipalDep,
+    QueueDep,
+    SettingsDep,
+    StorageDep,
+    TenantConnDep,
+)
+from services.api.edits import service as edits
 from services.api.errors import validation_details
 from services.api.openapi import errors
 from services.api.pagination import CursorQuery, LimitQuery
+from services.api.quality import service as quality_service
+from services.api.transactions import committed_transaction
 from shared.db.repositories import conversations as repo
 from shared.errors import ValidationFailed
+from shared.models.bounds import INT4_MAX
 from shared.models.conversation import ConversationStatus, Tier
 from shared.models.query import ConversationFilters, SortKey
 from shared.models.text import Text
@@ -141,11 +152,20 @@ async def conversation_stats(principal: PrincipalDep, conn: TenantConnDep) -> St
 
 
 @router.post("/bulk-action", response_model=BulkResult)
-async def bulk_action(body: BulkAction, principal: PrincipalDep, conn: TenantConnDep) -> BulkResult:
-    """Approve, reject (with a reason), archive or delete many conversations."""
-    results = await service.bulk(
-        conn, principal.user_id, principal.user_id, body.action, body.ids, body.reason
-    )
+async def bulk_action(
+    body: BulkAction,
+    principal: PrincipalDep,
+    pool: PoolDep,
+    queue: QueueDep,
+    settings: SettingsDep,
+) -> BulkResult:
+    """Approve, reject (with a reason), archive, delete or score (judge) many conversations."""
+    if body.action == "score":
+        return await quality_service.bulk_score(pool, queue, settings, principal.user_id, body.ids)
+    async with committed_transaction(pool, principal.user_id) as conn:
+        results = await service.bulk(
+            conn, principal.user_id, principal.user_id, body.action, body.ids, body.reason
+        )
     succeeded = sum(result.ok for result in results)
     return BulkResult(results=results, succeeded=succeeded, failed=len(results) - succeeded)
 
@@ -184,10 +204,21 @@ async def review_history(id: UUID, _: PrincipalDep, conn: TenantConnDep) -> Revi
 
 @router.get("/{id}/file", response_model=FileLink)
 async def file_link(
-    id: UUID, _: PrincipalDep, conn: TenantConnDep, storage: StorageDep, settings: SettingsDep
+    id: UUID,
+    _: PrincipalDep,
+    conn: TenantConnDep,
+    storage: StorageDep,
+    settings: SettingsDep,
+    version: Annotated[
+        int | None,
+        Query(ge=1, le=INT4_MAX, description="an earlier document version (default: current)"),
+    ] = None,
 ) -> FileLink:
-    """A download link (1 hour) for the stored gzip JSON document."""
-    return await service.file_link(conn, storage, id, settings.download_url_ttl_seconds)
+    """A download link (1 hour) for the stored gzip JSON document, or one of its versions."""
+    ttl = settings.download_url_ttl_seconds
+    if version is not None:
+        return await edits.file_link(conn, storage, id, version, ttl)
+    return await service.file_link(conn, storage, id, ttl)
 
 
 @router.delete("/{id}", status_code=204, response_class=Response)

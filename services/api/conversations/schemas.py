@@ -95,7 +95,9 @@ class BulkAction(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    action: Literal["approve", "reject", "archive", "delete"]
+    action: Literal["approve", "reject", "archive", "delete", "score"] = Field(
+        description="score: judge the conversations again (one quality_check job for all)"
+    )
     ids: list[UUID] = Field(min_length=1, max_length=1000)
     reason: Text | None = Field(default=None, max_length=10_000)
 
@@ -115,6 +117,9 @@ class BulkResult(BaseModel):
     results: list[BulkItemResult]
     succeeded: int
     failed: int
+    job_id: UUID | None = Field(
+        default=None, description="action score: the quality_check job (/v1/generation-jobs/{id})"
+    )
 
 
 class ReviewList(BaseModel):

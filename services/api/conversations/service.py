@@ -24,6 +24,7 @@ from shared.conversations import store
 from shared.conversations.seed_format import parse_seed_bytes, parse_seed_document
 from shared.db.pool import tenant_transaction
 from shared.db.repositories import conversation_queries as queries
+from shared.db.repositories import conversation_stats as stat_counters
 from shared.db.repositories import conversations as repo
 from shared.db.repositories import score_queries
 from shared.errors import DomainError, NotFound
@@ -35,6 +36,7 @@ from shared.storage import ObjectStore
 # Uploads of a batch run concurrently; the database work is one transaction with a savepoint
 # per item, so one bad item never blocks the others and a 1,000-file batch is one commit.
 _UPLOAD_CONCURRENCY = 16
+QUALITY_HISTOGRAM = "quality"  # migration 0018: quality_score in ten 1-point buckets
 _BULK_TARGETS = {"approve": S.APPROVED, "reject": S.REJECTED, "archive": S.ARCHIVED}
 
 
@@ -241,20 +243,22 @@ async def delete(
 
 
 async def stats(conn: asyncpg.Connection, owner_id: UUID) -> Stats:
-    """Totals by status and tier, histogram, approval rate (approved / reviewed)."""
-    raw = await queries.stats(conn, owner_id)
+    """Totals by status and tier, histogram, approval rate (approved / reviewed), from the
+    counters the triggers of migration 0018 keep (no scan of the conversations); the judge's
+    score distributions and the counts by quality_source from score_queries (one pass)."""
+    counters = await stat_counters.read_and_maintain(conn, owner_id)
     scored = await score_queries.score_stats(conn, owner_id)
-    by_status: dict[str, int] = raw["by_status"]
+    by_status = counters.counts(stat_counters.STATUS)
     approved = by_status.get(S.APPROVED, 0)
     reviewed = approved + by_status.get(S.REJECTED, 0)
-    histogram = {str(bucket): raw["histogram"].get(bucket, 0) for bucket in range(10)}
+    mean = counters.mean(QUALITY_HISTOGRAM)
     return Stats(
-        total=raw["total"],
+        total=counters.total,
         by_status={status.value: by_status.get(status.value, 0) for status in S},
-        by_tier=raw["by_tier"],
-        quality_histogram=histogram,
+        by_tier=counters.counts(stat_counters.TIER),
+        quality_histogram=counters.histogram(QUALITY_HISTOGRAM, 10),
         approval_rate=round(approved / reviewed, 4) if reviewed else None,
-        mean_quality=round(raw["mean"], 2) if raw["mean"] is not None else None,
+        mean_quality=round(mean, 2) if mean is not None else None,
         scores=scored["scores"],
         by_quality_source=scored["by_quality_source"],
     )

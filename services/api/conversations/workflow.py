@@ -42,3 +42,9 @@ def check_notes(target: S, notes: str | None) -> None:
             "notes are required when asking for a revision",
             details=[{"path": "$.notes", "message": "say what needs fixing", "type": "missing"}],
         )
+
+
+def after_edit(current: S) -> S:
+    """The status an edited (or regenerated) conversation lands in: a requested revision goes
+    back to review, any other status stays."""
+    return S.PENDING_REVIEW if current is S.NEEDS_REVISION else current

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated
+from typing import Annotated, Literal
 from uuid import UUID
 
 from fastapi import APIRouter, Query
@@ -11,6 +11,7 @@ from fastapi import APIRouter, Query
 from services.api import pagination
 from services.api.deps import HttpDep, PoolDep, PrincipalDep, QueueDep, SettingsDep, TenantConnDep
 from services.api.generation import economy, service
+from services.api.generation import regenerate as regeneration
 from services.api.generation.schemas import (
     ActionOut,
     CostSummary,
@@ -148,8 +149,9 @@ async def regenerate(
     settings: SettingsDep,
     body: RegenerateIn | None = None,
 ) -> JobOut:
-    """A new one-item job whose conversation keeps this one as its parent."""
-    return await service.regenerate(
+    """A new one-item job whose conversation keeps this one as its parent; `from_turn` keeps
+    the turns before it, `instructions` and `parameters` change what Claude is asked."""
+    return await regeneration.regenerate(
         pool, queue, settings, me.user_id, conversation_id, body or RegenerateIn()
     )
 
@@ -162,6 +164,10 @@ async def list_logs(
     job_id: UUID | None = None,
     item_index: Annotated[int | None, Query(ge=0, le=INT4_MAX)] = None,
     status: LogStatus | None = None,
+    purpose: Annotated[
+        Literal["generation", "judge"] | None,
+        Query(description="what the call was for: writing a conversation or judging one"),
+    ] = None,
     created_from: Annotated[datetime | None, Query(alias="from")] = None,
     created_to: Annotated[datetime | None, Query(alias="to")] = None,
     limit: LimitQuery = 25,
@@ -173,6 +179,7 @@ async def list_logs(
         "job_id": job_id,
         "item_index": item_index,
         "status": status.value if status else None,
+        "purpose": purpose,
     }
     rows, total = await logs_repo.page(
         conn, owner_id=me.user_id, filters=filters, created_from=created_from,

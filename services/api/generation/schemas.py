@@ -6,9 +6,10 @@ from datetime import datetime
 from typing import Annotated, Any
 from uuid import UUID
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from shared.models.bounds import Int8
+from shared.conversations.text_stats import blank
+from shared.models.bounds import INT4_MAX, Int8
 from shared.models.conversation import Tier
 from shared.models.generation import BatchStatus, GenerationLog, ItemStatus, JobMode, LogStatus
 from shared.models.template import VariableSpec
@@ -89,6 +90,11 @@ class JobIn(BaseModel):
         description="live: one call per item; batch: Message Batches (half price, results "
         "within 24 h); auto: batch when the job is large enough and the deadline allows",
     )
+    judge: bool | None = Field(
+        default=None,
+        description="judge each conversation as it lands (a quality_check job per "
+        "conversation); default: the JUDGE_AFTER_GENERATION setting",
+    )
     deadline: datetime | None = Field(
         default=None, description="with mode=auto: results wanted by then (under 24 h: live)"
     )
@@ -104,6 +110,9 @@ class JobIn(BaseModel):
         return self
 
 
+MAX_INSTRUCTIONS_CHARS = 2000
+
+
 class RegenerateIn(BaseModel):
     """Optional overrides for a replacement conversation."""
 
@@ -112,6 +121,31 @@ class RegenerateIn(BaseModel):
     temperature: Annotated[float, Field(ge=0, le=1)] | None = None
     max_tokens: Annotated[int, Field(gt=0, le=64_000)] | None = None
     cost_cap_usd: Money | None = None
+    from_turn: Annotated[int, Field(ge=1, le=INT4_MAX)] | None = Field(
+        default=None,
+        description="keep the turns before this one exactly as they are and have Claude write "
+        "the rest (1-based, a system turn counts as turn 1); omitted: a whole new conversation",
+    )
+    instructions: Annotated[Text, Field(min_length=1, max_length=MAX_INSTRUCTIONS_CHARS)] | None = (
+        Field(
+            default=None,
+            description="free text added to the prompt, e.g. 'less formal' or 'the client "
+            "pushes back twice'",
+        )
+    )
+    parameters: Annotated[dict[ParamKey, ParamValue], Field(max_length=100)] | None = Field(
+        default=None,
+        description="template variables merged over the original conversation's; the "
+        "template is rendered again with them",
+    )
+
+    @field_validator("instructions")
+    @classmethod
+    def _visible(cls, value: str | None) -> str | None:
+        """Instructions that show nothing (spaces, zero-width characters) are refused."""
+        if value is not None and blank(value):
+            raise ValueError("must not be blank (only spaces or invisible characters)")
+        return value
 
 
 class TierEstimate(BaseModel):

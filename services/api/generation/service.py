@@ -12,7 +12,6 @@ import asyncpg
 import httpx
 
 from services.api.generation import batch_jobs, economy, planning
-from services.api.generation.prompts import DEFAULT_TEMPLATE, Ask, TemplateSource, build
 from services.api.generation.schemas import (
     ActionOut,
     EstimateOut,
@@ -25,15 +24,11 @@ from services.api.generation.schemas import (
     RegenerateIn,
 )
 from services.api.metrics import JOBS_ENQUEUED
-from services.api.templates import templating
 from shared.db.pool import tenant_transaction
-from shared.db.repositories import conversations as conversations_repo
 from shared.db.repositories import generation as repo
-from shared.db.repositories import templates as sources_repo
 from shared.errors import Conflict, InvalidTransition, NotFound
 from shared.llm.limiter import build_limiter
 from shared.logging import get_logger
-from shared.models.conversation import Conversation, ParentType
 from shared.models.generation import (
     TERMINAL_BATCH,
     BatchJob,
@@ -44,6 +39,7 @@ from shared.models.generation import (
     JobMode,
     StopReason,
 )
+from shared.quality import enqueue as quality_enqueue
 from shared.queue import (
     GENERATE_ITEM,
     GENERATION_PARK_SECONDS,
@@ -87,8 +83,12 @@ async def create(
         mode = JobMode.LIVE
         if not settings.offline_llm:  # the offline provider has no Message Batches
             mode = economy.choose_mode(body.mode, len(requests), body.deadline, settings)
-        config = {"source": _source(body), "mode": mode.value, "requested_mode": body.mode.value}
-        batch = await _insert(conn, owner_id, requests, body, settings, config)
+        judge = settings.judge_after_generation if body.judge is None else body.judge
+        config = {
+            "source": _source(body), "mode": mode.value, "requested_mode": body.mode.value,
+            "judge": judge,
+        }  # fmt: skip
+        batch = await insert_job(conn, owner_id, requests, body, settings, config)
     if settings.offline_llm:
         log.warning(
             "api.generation.offline_provider",
@@ -109,7 +109,7 @@ def _source(body: JobIn) -> dict[str, Any]:
     return {"kind": "items"}
 
 
-async def _insert(
+async def insert_job(
     conn: asyncpg.Connection,
     owner_id: UUID,
     requests: list[ItemRequest],
@@ -263,91 +263,17 @@ async def retry_failed(
         await batch_jobs.start(queue, settings, batch_id, again=True)
         again: ActionOut = job_out(batch, affected_items=len(indexes))
         return again
+    if batch.job_type == quality_enqueue.JOB_TYPE:
+        for index in indexes:
+            await forget_job(queue, quality_enqueue.job_key(batch_id, index))
+        await quality_enqueue.dispatch_items(queue, settings, batch_id, indexes)
+        judged: ActionOut = job_out(batch, affected_items=len(indexes))
+        return judged
     for index in indexes:
         await forget_job(queue, job_id("gen", batch_id, index))
     await dispatch(queue, settings, batch_id, indexes, now=len(indexes))
     result: ActionOut = job_out(batch, affected_items=len(indexes))
     return result
-
-
-async def regenerate(
-    pool: asyncpg.Pool,
-    queue: ArqRedis,
-    settings: Settings,
-    owner_id: UUID,
-    conversation_id: UUID,
-    body: RegenerateIn,
-) -> JobOut:
-    """A one-item job whose conversation replaces this one (parent_type 'conversation')."""
-    async with tenant_transaction(pool, owner_id) as conn:
-        original = await conversations_repo.get(conn, conversation_id)
-        if original is None or original.owner_id != owner_id:
-            raise NotFound("no such conversation")
-        request = await _replacement(conn, owner_id, original, body, settings)
-        config = {"source": {"kind": "regenerate", "conversation_id": str(conversation_id)}}
-        batch = await _insert(conn, owner_id, [request], body, settings, config)
-    await dispatch(queue, settings, batch.id, [0], now=1)
-    created: JobOut = job_out(batch)
-    return created
-
-
-async def _replacement(
-    conn: asyncpg.Connection,
-    owner_id: UUID,
-    original: Conversation,
-    body: RegenerateIn,
-    settings: Settings,
-) -> ItemRequest:
-    base = await _original_request(conn, original)
-    if base is None:
-        base = await _rebuilt_request(conn, owner_id, original, settings)
-    changes: dict[str, Any] = {"parent_id": original.id, "parent_type": ParentType.CONVERSATION}
-    if body.temperature is not None:
-        changes["temperature"] = body.temperature
-    if body.max_tokens is not None:
-        changes["max_tokens"] = body.max_tokens
-        changes["estimated_output_tokens"] = min(body.max_tokens, base.estimated_output_tokens)
-    return base.model_copy(update=changes)
-
-
-async def _original_request(conn: asyncpg.Connection, original: Conversation) -> ItemRequest | None:
-    """The exact request that generated the conversation, when it came from a batch."""
-    if original.generation_job_id is None or original.generation_item_index is None:
-        return None
-    item = await repo.get_item(conn, original.generation_job_id, original.generation_item_index)
-    return item.request if item is not None else None
-
-
-async def _rebuilt_request(
-    conn: asyncpg.Connection, owner_id: UUID, original: Conversation, settings: Settings
-) -> ItemRequest:
-    """A request rebuilt from the conversation's metadata (e.g. an imported one)."""
-    template = None
-    if original.template_id is not None:
-        template = await sources_repo.get(
-            conn, "templates", owner_id=owner_id, id=original.template_id
-        )
-    scenario = edge = None
-    if original.scenario_id is not None:
-        scenario = await sources_repo.get(
-            conn, "scenarios", owner_id=owner_id, id=original.scenario_id
-        )
-    if original.edge_case_id is not None:
-        edge = await sources_repo.get(
-            conn, "edge_cases", owner_id=owner_id, id=original.edge_case_id
-        )
-    parameters = {k: v for k, v in original.parameters.items() if isinstance(v, str | int | float)}
-    ask = Ask(
-        tier=original.tier,
-        source=TemplateSource.stored(template) if template else DEFAULT_TEMPLATE,
-        scenario=scenario, edge_case=edge, persona=original.persona, emotion=original.emotion,
-        topic=original.topic, parameters=parameters, temperature=original.temperature,
-        max_tokens=original.max_tokens,
-    )  # fmt: skip
-    request, problems = build(ask, planning.defaults_from(settings))
-    templating.raise_for(problems, what="the original conversation's template")
-    assert request is not None
-    return request
 
 
 def item_out(item: GenerationItem) -> ItemOut:

@@ -24,7 +24,7 @@ async def quality_calibration(
     settings: SettingsDep,
     threshold: Annotated[
         float | None,
-        Query(ge=0, le=1, description="flag below this quality_overall (QUALITY_FLAG_THRESHOLD)"),
+        Query(ge=0, le=1, description="flag below this quality_overall (JUDGE_FLAG_THRESHOLD)"),
     ] = None,
     tier: Annotated[list[Tier], Query()] = [],  # noqa: B006
     template_id: Annotated[list[UUID], Query(max_length=100)] = [],  # noqa: B006
@@ -32,5 +32,5 @@ async def quality_calibration(
 ) -> Calibration:
     """Judge scores against approve/reject decisions: buckets, agreement, a suggested threshold."""
     scope = CalibrationScope(tiers=tier, template_ids=template_id, rubric_version=rubric_version)
-    chosen = settings.quality_flag_threshold if threshold is None else threshold
+    chosen = settings.judge_flag_threshold if threshold is None else threshold
     return await calibrate(conn, principal.user_id, chosen, scope)

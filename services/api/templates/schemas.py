@@ -54,6 +54,11 @@ class TemplatePatch(BaseModel):
     complexity_baseline: Annotated[int, Field(ge=1, le=10)] | None = None
     style_notes: Long | None = None
     quality_threshold: Annotated[float, Field(ge=0, le=10)] | None = None
+    judge_flag_threshold: Annotated[float, Field(ge=0, le=1)] | None = Field(
+        default=None,
+        description="the judge flags this template's conversations below this quality_overall "
+        "(0-1); null: the JUDGE_FLAG_THRESHOLD setting",
+    )
     applicable_personas: Labels | None = None
     applicable_emotions: Labels | None = None
     applicable_topics: Labels | None = None

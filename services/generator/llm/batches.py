@@ -1,4 +1,4 @@
-"""Message Batches API client: create, retrieve, stream results (JSONL), cancel.
+"""Message Batches API client: create, retrieve, list, stream results (JSONL), cancel.
 
 Batches cost half the price on every token and answer within 24 hours. A batch holds at most
 100,000 requests and 256 MB; each request carries a ``custom_id`` matching
@@ -10,6 +10,7 @@ from __future__ import annotations
 import re
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any, Final
 
 import httpx
@@ -35,11 +36,17 @@ class BatchInfo:
     id: str
     processing_status: str
     request_counts: dict[str, int]
+    created_at: datetime | None = None
 
     @property
     def ended(self) -> bool:
         """Whether every result is available."""
         return self.processing_status == "ended"
+
+    @property
+    def request_total(self) -> int:
+        """How many requests the batch holds (every count, processing included)."""
+        return sum(self.request_counts.values())
 
 
 @dataclass(frozen=True, slots=True)
@@ -87,6 +94,19 @@ class BatchClient:
         """The batch's processing status and request counts."""
         return _info(await self._call("GET", f"{self._url}/{batch_id}"))
 
+    async def list_page(
+        self, *, after_id: str | None = None, limit: int = 100
+    ) -> tuple[list[BatchInfo], str | None]:
+        """One page of the workspace's batches, newest first, and the cursor of the next page."""
+        query = f"?limit={limit}" + (f"&after_id={after_id}" if after_id else "")
+        body = await self._call("GET", self._url + query)
+        try:
+            infos = [_info(item) for item in body["data"]]
+            cursor = str(body["last_id"]) if body.get("has_more") and body.get("last_id") else None
+        except (KeyError, TypeError):
+            raise InvalidResponse("answer is not a Message Batch list") from None
+        return infos, cursor
+
     async def cancel(self, batch_id: str) -> BatchInfo:
         """Ask the API to stop processing; results not yet produced become ``canceled``."""
         return _info(await self._call("POST", f"{self._url}/{batch_id}/cancel"))
@@ -129,7 +149,9 @@ class BatchClient:
 def _info(body: Any) -> BatchInfo:
     try:
         counts = {str(k): int(v) for k, v in body["request_counts"].items()}
-        return BatchInfo(str(body["id"]), str(body["processing_status"]), counts)
+        created = body.get("created_at")
+        when = datetime.fromisoformat(created.replace("Z", "+00:00")) if created else None
+        return BatchInfo(str(body["id"]), str(body["processing_status"]), counts, when)
     except (KeyError, TypeError, ValueError, AttributeError):
         raise InvalidResponse("answer is not a Message Batch object") from None
 

@@ -6,7 +6,7 @@ import math
 import re
 import time
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
 from typing import Any, ClassVar
@@ -83,6 +83,8 @@ class LLMResponse:
     duration_s: float
     cache_write_tokens: int = 0
     cache_read_tokens: int = 0
+    # The input of each tool_use block, by tool name (the judge's `record_scores`).
+    tool_inputs: dict[str, Any] = field(default_factory=dict)
 
 
 class LLMError(Exception):
@@ -230,11 +232,13 @@ class ClaudeClient:
         max_tokens: int,
         temperature: float | None,
         cache_ttl: CacheTtl | None = None,
+        tools: list[dict[str, Any]] | None = None,
+        tool_choice: dict[str, Any] | None = None,
     ) -> LLMResponse:
         """Send one Messages request; raise an ``LLMError`` subclass on any failure."""
         payload = message_params(
             model=self.model, system=system, messages=messages, max_tokens=max_tokens,
-            temperature=temperature, cache_ttl=cache_ttl,
+            temperature=temperature, cache_ttl=cache_ttl, tools=tools, tool_choice=tool_choice,
         )  # fmt: skip
         started = time.perf_counter()
         response = await self._post(orjson.dumps(payload))
@@ -337,6 +341,9 @@ def message_from_body(
         duration_s=duration,
         cache_write_tokens=int(usage.get("cache_creation_input_tokens") or 0),
         cache_read_tokens=int(usage.get("cache_read_input_tokens") or 0),
+        tool_inputs={
+            str(b["name"]): b.get("input") for b in body["content"] if b.get("type") == "tool_use"
+        },
     )
 
 

@@ -15,6 +15,7 @@ from typing import Any, Final
 import orjson
 
 from services.generator.llm.client import LLMResponse, RateLimitHeaders
+from shared.conversations.continuation import requested_first_role, requested_instructions
 from shared.llm.pricing import CacheTtl, estimate_tokens
 
 OFFLINE_MODEL: Final = "offline-sample"
@@ -84,13 +85,27 @@ class OfflineProvider:
 
 
 def sample_text(prompt: str) -> str:
-    """A fenced JSON conversation (10 turns) chosen by the prompt's hash."""
+    """A fenced JSON conversation (10 turns) chosen by the prompt's hash.
+
+    A regenerate's continuation prompt gets only the turns after the kept ones (starting with
+    the role it asks for, 4 of them), and reviewer instructions are echoed in the title, so a
+    revision through the offline provider shows what it was asked for.
+    """
     seed = int.from_bytes(hashlib.sha256(prompt.encode()).digest()[:8], "big")
     rng = random.Random(seed)
-    turns: list[dict[str, str]] = [{"role": "user", "content": rng.choice(_OPENERS)}]
-    for index in range(1, 10):
-        pool = _ASSISTANT if index % 2 else _USER
-        turns.append({"role": "assistant" if index % 2 else "user", "content": rng.choice(pool)})
-    document = {"title": "[offline sample] Talking it through", "turns": turns}
+    first = requested_first_role(prompt)
+    turns: list[dict[str, str]] = []
+    if first is None:
+        turns.append({"role": "user", "content": rng.choice(_OPENERS)})
+    offset = 1 if first == "assistant" else 0
+    for index in range(len(turns), 4 if first else 10):
+        speaker = (index + offset) % 2
+        pool = _ASSISTANT if speaker else _USER
+        turns.append({"role": "assistant" if speaker else "user", "content": rng.choice(pool)})
+    title = "[offline sample] Talking it through"
+    instructions = requested_instructions(prompt)
+    if instructions:
+        title += f" (revised: {' '.join(instructions.split())[:80]})"
+    document = {"title": title, "turns": turns}
     body = orjson.dumps(document, option=orjson.OPT_INDENT_2).decode()
     return f"(offline sample — not written by Claude)\n```json\n{body}\n```\n"

@@ -30,9 +30,9 @@ async def open_attempt(
         """INSERT INTO generation_logs (
                owner_id, job_id, item_index, template_id, attempt, model, parameters,
                prompt_sha256, request_excerpt, status, lease_id, reserved_cost_usd,
-               price_entry, prices, mode, cache_ttl)
+               price_entry, prices, mode, cache_ttl, purpose)
            SELECT $1, $2, $3, (SELECT id FROM templates WHERE id = $4), $5, $6, $7, $8, $9,
-                  'in_flight', $10, $11, $12, $13, $14, $15
+                  'in_flight', $10, $11, $12, $13, $14, $15, $16
             WHERE EXISTS (SELECT 1 FROM generation_items
                            WHERE batch_id = $2 AND item_index = $3 AND lease_id = $10
                              AND status = 'running')
@@ -52,6 +52,7 @@ async def open_attempt(
         log.prices,
         log.mode,
         log.cache_ttl,
+        log.purpose,
     )
     return row_id
 

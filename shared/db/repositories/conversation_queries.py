@@ -179,34 +179,6 @@ async def count(conn: asyncpg.Connection, owner_id: UUID, filters: ConversationF
     return total
 
 
-async def stats(conn: asyncpg.Connection, owner_id: UUID) -> dict[str, Any]:
-    """Totals by status and tier and a 1-point quality histogram, in one scan."""
-    rows = await conn.fetch(
-        """SELECT GROUPING(status, tier, bucket) AS level, status, tier, bucket, count(*) AS n,
-                  avg(quality_score)::float8 AS mean
-             FROM (SELECT status, tier, quality_score,
-                          least(floor(quality_score)::int, 9) AS bucket
-                     FROM conversations WHERE owner_id = $1 AND deleted_at IS NULL) c
-         GROUP BY GROUPING SETS ((status), (tier), (bucket), ())""",
-        owner_id,
-    )
-    result: dict[str, Any] = {
-        "total": 0, "by_status": {}, "by_tier": {}, "histogram": {}, "mean": None,
-    }  # fmt: skip
-    # GROUPING() bits: status=4, tier=2, bucket=1; a set bit means "not grouped by".
-    for row in rows:
-        level, n = row["level"], row["n"]
-        if level == 0b011:
-            result["by_status"][row["status"]] = n
-        elif level == 0b101:
-            result["by_tier"][row["tier"]] = n
-        elif level == 0b110 and row["bucket"] is not None:
-            result["histogram"][row["bucket"]] = n
-        elif level == 0b111:
-            result["total"], result["mean"] = n, row["mean"]
-    return result
-
-
 UPDATABLE = (
     "title", "description", "persona", "emotion", "topic", "intent", "tone", "emotional_arc",
     "category", "tags", "is_flagged", "flag_reason",

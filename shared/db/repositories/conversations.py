@@ -97,12 +97,15 @@ async def add_review(
     to_status: str,
     reviewer_id: UUID | None,
     notes: str | None,
+    diff: str | None = None,
+    document_version: int | None = None,
 ) -> None:
-    """Append to the review history."""
+    """Append to the review history (an edit also carries its diff and new version)."""
     await conn.execute(
         """INSERT INTO conversation_reviews
-               (conversation_id, owner_id, action, from_status, to_status, reviewer_id, notes)
-           VALUES ($1, $2, $3, $4, $5, $6, $7)""",
+               (conversation_id, owner_id, action, from_status, to_status, reviewer_id, notes,
+                diff, document_version)
+           VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)""",
         conversation_id,
         owner_id,
         action,
@@ -110,6 +113,8 @@ async def add_review(
         to_status,
         reviewer_id,
         notes,
+        diff,
+        document_version,
     )
 
 
@@ -146,9 +151,15 @@ async def reviews(conn: asyncpg.Connection, conversation_id: UUID) -> list[Revie
     return [Review.model_validate(dict(row)) for row in rows]
 
 
-async def delete_row(conn: asyncpg.Connection, id: UUID) -> str | None:
-    """Delete the row (turns and reviews cascade); returns its object key, None if absent."""
+async def delete_row(conn: asyncpg.Connection, id: UUID) -> list[str] | None:
+    """Delete the row (turns, reviews and versions cascade); returns the object keys of every
+    version of its document (the current one first), None if absent."""
+    earlier = await conn.fetch(
+        "SELECT object_key FROM conversation_versions WHERE conversation_id = $1", id
+    )
     key: str | None = await conn.fetchval(
         "DELETE FROM conversations WHERE id = $1 RETURNING object_key", id
     )
-    return key
+    if key is None:
+        return None
+    return [key, *sorted({row["object_key"] for row in earlier} - {key})]

@@ -21,6 +21,7 @@ from shared.models.export import (
     ExportConversation,
     ExportScope,
     ExportTurn,
+    MessageColumns,
     RenderedConversation,
     ReviewEntry,
 )
@@ -69,6 +70,12 @@ _RENDERED_FIELDS = (
 Key = tuple[datetime, UUID]
 _make_turn = ExportTurn._make
 _make_rendered = RenderedConversation._make
+_make_columns = MessageColumns._make
+# What a conversation read as column pieces needs besides them (MessageColumns' field order).
+_COLUMN_FIELDS = (
+    "id, conversation_id, title, status, tier, quality_score::float8 AS quality_score, "
+    "created_at, system_prompt"
+)
 
 
 @dataclass(frozen=True)
@@ -187,11 +194,32 @@ async def rendered_batch(
     """
     sql = (
         f"SELECT c.id, c.conversation_id, c.tier, c.quality_score, c.created_at, r.turn_count, "
-        f"r.data FROM ({_page_sql(scope, after, _RENDERED_FIELDS)}) AS c "
+        f"r.data, r.failure, r.needs_check "
+        f"FROM ({_page_sql(scope, after, _RENDERED_FIELDS)}) AS c "
         f"CROSS JOIN LATERAL ({render_sql}) AS r ORDER BY c.created_at, c.id"
     )
     rows = await conn.fetch(sql, *scope.args, *(after or ()), limit)
     return list(map(_make_rendered, rows))
+
+
+async def column_batch(
+    conn: asyncpg.Connection, scope: Scope, *, after: Key | None, limit: int, columns_sql: str
+) -> list[MessageColumns]:
+    """Up to `limit` conversations after the key, their turns read as column pieces.
+
+    `columns_sql` is a SELECT over `conversation_turns t WHERE t.conversation_id = c.id`
+    returning one row: `turn_count`, `trainable`, `roles`, `contents` and `lengths` (see
+    `MessageColumns`); the format module that owns it proves the file it makes identical to
+    its Python renderer's.
+    """
+    sql = (
+        f"SELECT c.id, c.conversation_id, c.title, c.status, c.tier, c.quality_score, "
+        f"c.created_at, r.turn_count, r.trainable, r.roles, r.contents, r.lengths "
+        f"FROM ({_page_sql(scope, after, _COLUMN_FIELDS)}) AS c "
+        f"CROSS JOIN LATERAL ({columns_sql}) AS r ORDER BY c.created_at, c.id"
+    )
+    rows = await conn.fetch(sql, *scope.args, *(after or ()), limit)
+    return list(map(_make_columns, rows))
 
 
 def _conversation(row: asyncpg.Record, annotations: bool, reviews: Any) -> ExportConversation:
@@ -208,7 +236,9 @@ def _conversation(row: asyncpg.Record, annotations: bool, reviews: Any) -> Expor
     return ExportConversation(**values)
 
 
-def last_key(conversations: list[ExportConversation] | list[RenderedConversation]) -> Key:
+def last_key(
+    conversations: list[ExportConversation] | list[RenderedConversation] | list[MessageColumns],
+) -> Key:
     """The keyset position after a batch."""
     last = conversations[-1]
     return last.created_at, last.id

@@ -91,18 +91,20 @@ async def insert_batch(
     cost_cap_usd: Decimal | None,
     config: dict[str, Any],
     estimated_completion_at: datetime | None,
+    job_type: str = "generation",
 ) -> BatchJob:
-    """A queued generation batch."""
+    """A queued generation batch (or quality_check job: items judged instead of written)."""
     row = await conn.fetchrow(
         f"""INSERT INTO batch_jobs (owner_id, job_type, total_items, concurrency, cost_cap_usd,
                                     config, estimated_completion_at, created_by)
-            VALUES ($1, 'generation', $2, $3, $4, $5, $6, $1) RETURNING {BATCH_COLUMNS}""",
+            VALUES ($1, $7, $2, $3, $4, $5, $6, $1) RETURNING {BATCH_COLUMNS}""",
         owner_id,
         total,
         concurrency,
         cost_cap_usd,
         config,
         estimated_completion_at,
+        job_type,
     )
     assert row is not None
     return _batch(row)
@@ -138,8 +140,11 @@ async def insert_items(
 async def get_batch(
     conn: asyncpg.Connection, batch_id: UUID, *, owner_id: UUID | None = None, lock: bool = False
 ) -> BatchJob | None:
-    """One generation batch (locked FOR UPDATE when `lock`)."""
-    sql = f"SELECT {BATCH_COLUMNS} FROM batch_jobs WHERE id = $1 AND job_type = 'generation'"
+    """One generation or quality_check batch (locked FOR UPDATE when `lock`)."""
+    sql = (
+        f"SELECT {BATCH_COLUMNS} FROM batch_jobs WHERE id = $1 "
+        "AND job_type IN ('generation', 'quality_check')"
+    )
     args: list[Any] = [batch_id]
     if owner_id is not None:
         sql += " AND owner_id = $2"

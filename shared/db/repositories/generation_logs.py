@@ -30,10 +30,10 @@ async def insert(
                prompt_sha256, request_excerpt, response_excerpt, input_tokens, output_tokens,
                cost_usd, duration_ms, status, error_code, error_message, conversation_id,
                cache_write_tokens, cache_read_tokens, cache_ttl, price_entry, prices, mode,
-               list_cost_usd)
+               list_cost_usd, purpose)
            VALUES ($1, $2, $3, (SELECT id FROM templates WHERE id = $4), $5, $6, $7, $8, $9,
                    $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22, $23, $24,
-                   $25)
+                   $25, $26)
            RETURNING id""",
         owner_id,
         batch_id,
@@ -60,6 +60,7 @@ async def insert(
         log.prices,
         log.mode,
         log.list_cost_usd,
+        log.purpose,
     )
     return row_id
 
@@ -74,9 +75,9 @@ async def page(
     after: tuple[datetime, UUID] | None,
     limit: int,
 ) -> tuple[list[GenerationLog], int]:
-    """Newest first; `filters` keys: conversation_id, job_id, status, item_index."""
+    """Newest first; `filters` keys: conversation_id, job_id, status, item_index, purpose."""
     where, args = ["owner_id = $1"], list[Any]([owner_id])
-    for name in ("conversation_id", "job_id", "status", "item_index"):
+    for name in ("conversation_id", "job_id", "status", "item_index", "purpose"):
         if filters.get(name) is not None:
             args.append(filters[name])
             where.append(f"{name} = ${len(args)}")

@@ -11,7 +11,8 @@ from shared.exports.formats.base import (
     Transformer,
     get_transformer,
 )
-from shared.exports.formats.jsonl import render_sql as database_render_sql
+from shared.exports.formats.database import columns_sql as database_columns_sql
+from shared.exports.formats.database import render_sql as database_render_sql
 from shared.exports.formats.validate import (
     OutputInvalid,
     ValidationReport,
@@ -31,6 +32,7 @@ __all__ = [
     "Transformer",
     "ValidationReport",
     "Validator",
+    "database_columns_sql",
     "database_render_sql",
     "get_transformer",
     "get_validator",

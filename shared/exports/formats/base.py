@@ -27,6 +27,7 @@ from pydantic import BaseModel, ConfigDict
 # The input models live in shared (the repository that reads them returns them); re-exported.
 from shared.models.export import ExportConversation as ExportConversation
 from shared.models.export import ExportTurn as ExportTurn
+from shared.models.export import MessageColumns as MessageColumns
 from shared.models.export import ReviewEntry as ReviewEntry
 from shared.models.export import Role as Role
 
@@ -63,6 +64,11 @@ class RenderError(Exception):
         super().__init__(f"{conversation_id}: {reason}")
         self.conversation_id = conversation_id
         self.reason = reason
+
+
+def sql_literal(text: str) -> str:
+    """`text` as a PostgreSQL string literal (for the constants the render SQL returns)."""
+    return "'" + text.replace("'", "''") + "'"
 
 
 def _needs_system_turn(conv: ExportConversation) -> bool:
@@ -149,6 +155,14 @@ class Transformer(ABC):
     def footer(self, summary: ExportSummary) -> bytes:
         """Bytes written after the last conversation."""
         return b""
+
+    def render_columns(self, row: MessageColumns) -> bytes:
+        """A conversation read as column pieces (only columnar formats read them)."""
+        raise TypeError(f"{type(self).__name__} renders conversations, not column pieces")
+
+    def check_line(self, data: bytes) -> str | None:
+        """Why bytes PostgreSQL rendered with `needs_check` break the format's rules, or None."""
+        return None
 
     def turns_of(self, conv: ExportConversation) -> int:
         """How many turns the file shows for a conversation render() accepted."""

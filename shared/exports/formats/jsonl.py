@@ -24,17 +24,20 @@ from typing import Any
 import orjson
 
 from shared.exports.formats.base import (
+    NOT_TRAINABLE,
     ExportConversation,
     ExportOptions,
     RenderError,
     Transformer,
     export_turns,
+    sql_literal,
 )
 from shared.exports.formats.fields import optional_fields
 
 # One conversation's line as `JsonlTransformer.render` writes it without metadata: the turns in
 # turn_number order, the system prompt first as a synthetic turn when there is no system turn
-# (base.export_turns), NULL when a user or an assistant turn is missing (RenderError there).
+# (base.export_turns), NULL when a user or an assistant turn is missing (RenderError there),
+# `failure` then saying so.
 # A SELECT over the turns of `c` (see export_source.rendered_batch).
 PLAIN_LINE_SQL = """
 SELECT a.turns + a.synthetic::int AS turn_count,
@@ -43,7 +46,9 @@ SELECT a.turns + a.synthetic::int AS turn_count,
            || CASE WHEN a.synthetic
                    THEN '{"role":"system","content":' || to_json(c.system_prompt)::text || '},'
                    ELSE '' END
-           || a.messages || E']}\\n', 'UTF8') END AS data
+           || a.messages || E']}\\n', 'UTF8') END AS data,
+       CASE WHEN NOT a.trainable THEN NOT_TRAINABLE END AS failure,
+       false AS needs_check
   FROM (SELECT count(*) AS turns,
                coalesce(bool_or(t.role = 'user') AND bool_or(t.role = 'assistant'), false)
                    AS trainable,
@@ -54,14 +59,7 @@ SELECT a.turns + a.synthetic::int AS turn_count,
                           ',' ORDER BY t.turn_number) AS messages
           FROM conversation_turns t
          WHERE t.conversation_id = c.id) AS a
-"""
-
-
-def render_sql(options: ExportOptions) -> str | None:
-    """The SQL that renders this export's conversations in PostgreSQL, when there is one."""
-    if options.format == "jsonl" and options.target == "openai" and not options.include_metadata:
-        return PLAIN_LINE_SQL
-    return None
+""".replace("NOT_TRAINABLE", sql_literal(NOT_TRAINABLE))
 
 
 class JsonlTransformer(Transformer):

@@ -1,13 +1,15 @@
 """The validator of a written Parquet file (and the sink it is written into, re-exported).
 
-The validator keeps the first and the last bytes only (memory stays flat): at the end it
-parses the footer from that tail and checks the magic bytes, the schema the options call for,
-the row count and, from the ``role`` column chunks, the number of messages.
+The validator keeps the first bytes and the last chunks only (at most `MAX_FOOTER` plus the
+newest chunk: memory stays flat): at the end it parses the footer from that tail and checks the
+magic bytes, the schema the options call for, the row count and, from the ``role`` column
+chunks, the number of messages.
 """
 
 from __future__ import annotations
 
 import io
+from collections import deque
 from typing import TYPE_CHECKING
 
 import pyarrow as pa
@@ -53,15 +55,17 @@ class _Tail(io.RawIOBase):
         return self._position
 
     def readinto(self, buffer: WriteableBuffer) -> int:
-        """Read from the known tail; anything before it is not needed for the footer."""
+        """Read from the known tail. pyarrow reads the last 64 KiB at once, footer or not; the
+        bytes before the tail (row group pages, never parsed for the footer, whose size
+        `finish` checked against the tail) read as zeros."""
         view = memoryview(buffer).cast("B")
         start = self._position - (self._size - len(self._tail))
-        if start < 0:
-            raise OSError("read before the footer")
-        chunk = self._tail[start : start + len(view)]
-        view[: len(chunk)] = chunk
-        self._position += len(chunk)
-        return len(chunk)
+        unknown = min(max(-start, 0), len(view))
+        view[:unknown] = bytes(unknown)
+        chunk = self._tail[max(start, 0) : max(start, 0) + len(view) - unknown]
+        view[unknown : unknown + len(chunk)] = chunk
+        self._position += unknown + len(chunk)
+        return unknown + len(chunk)
 
 
 class ParquetValidator(Validator):
@@ -71,22 +75,26 @@ class ParquetValidator(Validator):
         super().__init__()
         self._options = options
         self._head = b""
-        self._tail = bytearray()
+        # The last chunks fed, no more than the largest footer we check plus the newest chunk.
+        self._tail: deque[bytes] = deque()
+        self._tail_size = 0
 
     def feed(self, chunk: bytes) -> None:
         """Keep the head and a bounded tail."""
         self._byte_count += len(chunk)
         if len(self._head) < len(MAGIC):
             self._head += chunk[: len(MAGIC) - len(self._head)]
-        self._tail += chunk
-        if len(self._tail) > 2 * MAX_FOOTER:
-            del self._tail[: len(self._tail) - MAX_FOOTER]
+        self._tail.append(chunk)
+        self._tail_size += len(chunk)
+        while self._tail_size - len(self._tail[0]) >= MAX_FOOTER + 8:
+            self._tail_size -= len(self._tail.popleft())
 
     def finish(self) -> ValidationReport:
         """Parse the footer and check it against what the options call for."""
         from shared.exports.formats.parquet import schema_for
 
-        tail = bytes(self._tail)
+        tail = b"".join(self._tail)
+        self._tail.clear()
         if self._head != MAGIC or not tail.endswith(MAGIC) or self._byte_count < 12:
             raise OutputInvalid("not a Parquet file (magic bytes missing)")
         footer_size = int.from_bytes(tail[-8:-4], "little")

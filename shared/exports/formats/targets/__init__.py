@@ -23,7 +23,7 @@ from shared.exports.formats.base import (
     export_turns,
 )
 from shared.exports.formats.targets import bedrock, sharegpt, trl
-from shared.exports.formats.validate import Validator
+from shared.exports.formats.validate import JsonlValidator
 
 
 @dataclass(frozen=True)
@@ -70,20 +70,26 @@ class TargetTransformer(Transformer):
         self._last_turns = self.rules.turns(record)
         return line
 
+    def check_line(self, data: bytes) -> str | None:
+        """The rule a line PostgreSQL rendered breaks, or None."""
+        problem = self.rules.check(orjson.loads(data))
+        return None if problem is None else f"{self.options.target}: {problem}"
+
     def turns_of(self, conv: ExportConversation) -> int:
         """The turns of the line just rendered (a folded or lifted system prompt differs)."""
         return self._last_turns
 
 
-class TargetValidator(Validator):
-    """Every line parses and follows the target's rules."""
+class TargetValidator(JsonlValidator):
+    """Every line parses and follows the target's rules (fed one rendered line at a time, as
+    JSONL is, without copying it)."""
 
     def __init__(self, options: ExportOptions) -> None:
         super().__init__()
         self.rules = rules_for(options)
         self.target = options.target
 
-    def _line(self, line: bytes) -> None:
+    def _line(self, line: bytes | memoryview) -> None:
         """Parse one record, apply the rules, count it."""
         try:
             record = orjson.loads(line)
