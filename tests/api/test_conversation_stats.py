@@ -16,6 +16,7 @@ import httpx
 
 from shared.db.pool import acquire, tenant_transaction
 from shared.db.repositories import conversation_stats
+from shared.models.scores import SCORE_COLUMNS
 from tests.support.factories import Account, create_account
 from tests.support.seed_files import seed_file
 
@@ -56,6 +57,11 @@ async def api_stats(api: httpx.AsyncClient, account: Account) -> dict[str, Any]:
     response = await api.get("/v1/conversations/stats", headers=account.headers)
     assert response.status_code == 200, response.text
     body: dict[str, Any] = response.json()
+    # The judge's score distributions and the counts by source are not counters (yet): checked
+    # against hand-set scores in test_conversations_scores.py.
+    assert set(body["scores"]) == set(SCORE_COLUMNS)
+    assert set(body.pop("by_quality_source")) == {"judge", "structural", "imported", "none"}
+    body.pop("scores")
     return body
 
 
