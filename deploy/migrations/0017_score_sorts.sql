@@ -41,3 +41,7 @@ CREATE INDEX conversations_owner_appropriateness_sort_idx
 CREATE INDEX conversations_owner_brand_voice_sort_idx
     ON conversations (owner_id, brand_voice_key, id) WHERE deleted_at IS NULL;
 
+
+-- GET /v1/conversations/stats counts conversations by quality_source: index-only with this.
+CREATE INDEX conversations_owner_quality_source_idx
+    ON conversations (owner_id, quality_source) WHERE deleted_at IS NULL;

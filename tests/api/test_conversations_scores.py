@@ -10,7 +10,9 @@ import httpx
 import orjson
 import pytest
 
-from shared.db.pool import tenant_transaction
+from shared.db.pool import acquire, tenant_transaction
+from shared.db.repositories import score_queries
+from shared.db.repositories.conversation_stats import read as counters_of
 from tests.support.factories import Account, set_scores
 from tests.support.seed_files import seed_file
 
@@ -221,3 +223,34 @@ async def test_stats_of_an_empty_tenant(client: httpx.AsyncClient, account: Acco
         "scored": 0, "mean": None, "histogram": {"1": 0, "2": 0, "3": 0, "4": 0},
     }  # fmt: skip
     assert stats["by_quality_source"] == {"judge": 0, "structural": 0, "imported": 0, "none": 0}
+
+
+async def test_distributions_read_from_the_counters_once_registered(
+    client: httpx.AsyncClient, account: Account, scored: dict[str, str], db: Any
+) -> None:
+    """The folding migration (score_queries.REGISTER_HISTOGRAMS_SQL after 0018) gives the same
+    figures from the counters; registered and rescored in a transaction that is rolled back."""
+    scan = (await client.get("/v1/conversations/stats", headers=account.headers)).json()
+    owner = account.user.id
+    async with acquire(db) as conn:
+        await conn.execute("SELECT set_config('app.user_id', $1, false)", str(owner))
+        tx = conn.transaction()
+        await tx.start()
+        try:
+            assert await score_queries.score_stats(conn, owner, await counters_of(conn, owner)) == {
+                "scores": scan["scores"], "by_quality_source": scan["by_quality_source"],
+            }  # fmt: skip
+            await conn.execute(score_queries.REGISTER_HISTOGRAMS_SQL)
+            counted = await score_queries.score_stats(conn, owner, await counters_of(conn, owner))
+            assert counted == await score_queries.score_stats(conn, owner)  # the one-pass scan
+            assert counted["scores"]["quality_overall"]["histogram"]["0.8"] == 1
+            # A write after registration moves the counters as the triggers see it.
+            await set_scores(conn, scored["cold"], quality_overall=0.7, empathy_score=5.0)
+            moved = await score_queries.score_stats(conn, owner, await counters_of(conn, owner))
+            assert moved == await score_queries.score_stats(conn, owner)
+            assert moved["scores"]["quality_overall"]["histogram"]["0.7"] == 1
+            assert moved["scores"]["quality_overall"]["histogram"]["0.2"] == 0
+            assert moved["scores"]["empathy_score"]["histogram"]["4"] == 2
+        finally:
+            await tx.rollback()
+            await conn.execute("RESET app.user_id")

@@ -245,9 +245,10 @@ async def delete(
 async def stats(conn: asyncpg.Connection, owner_id: UUID) -> Stats:
     """Totals by status and tier, histogram, approval rate (approved / reviewed), from the
     counters the triggers of migration 0018 keep (no scan of the conversations); the judge's
-    score distributions and the counts by quality_source from score_queries (one pass)."""
+    score distributions and the counts by quality_source from score_queries (counters too once
+    its histograms are registered, else one pass)."""
     counters = await stat_counters.read_and_maintain(conn, owner_id)
-    scored = await score_queries.score_stats(conn, owner_id)
+    scored = await score_queries.score_stats(conn, owner_id, counters)
     by_status = counters.counts(stat_counters.STATUS)
     approved = by_status.get(S.APPROVED, 0)
     reviewed = approved + by_status.get(S.REJECTED, 0)

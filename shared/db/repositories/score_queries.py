@@ -6,11 +6,12 @@ computes the rest of the stats (one pass over the tenant's rows, FILTER aggregat
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Final
 from uuid import UUID
 
 import asyncpg
 
+from shared.db.repositories.conversation_stats import Counters
 from shared.models.scores import SCORE_BOUNDS, SCORE_COLUMNS, QualitySource, ScoreFilters
 
 # Histogram buckets per score: ten 0.1-wide buckets on 0-1 (bucket "0.9" holds 0.9-1.0, 1.0
@@ -118,8 +119,56 @@ def shape_score_stats(row: asyncpg.Record | dict[str, Any]) -> dict[str, Any]:
     return {"scores": scores, "by_quality_source": sources}
 
 
-async def score_stats(conn: asyncpg.Connection, owner_id: UUID) -> dict[str, Any]:
-    """Per score: how many rows are scored, the mean and a histogram; counts by quality_source."""
+# Folding the distributions into the counters of migration 0018 is one migration (after 0018)
+# with these calls: the stats then read counters for the scores as well (`score_stats` checks
+# which histograms are registered), and only the small quality_source count remains a query.
+REGISTER_HISTOGRAMS_SQL: Final = "\n".join(
+    f"SELECT conversation_stats_add_histogram('{score}', '{score}', "
+    f"{SCORE_BOUNDS[score][0]:g}, {SCORE_BOUNDS[score][1]:g}, {_buckets(score)});"
+    for score in SCORE_COLUMNS
+)
+_REGISTERED_SQL = "SELECT name FROM conversation_stat_histograms WHERE name = ANY($1::text[])"
+# Index-only on conversations_owner_quality_source_idx (0017).
+_SOURCES_SQL = (
+    "SELECT quality_source, count(*) AS n FROM conversations "
+    "WHERE owner_id = $1 AND deleted_at IS NULL GROUP BY quality_source"
+)
+
+
+async def score_stats(
+    conn: asyncpg.Connection, owner_id: UUID, counters: Counters | None = None
+) -> dict[str, Any]:
+    """Per score: how many rows are scored, the mean and a histogram; counts by quality_source.
+
+    From `counters` (0018) when every score's histogram is registered there, else in one pass
+    over the tenant's rows (SCORE_STATS_SQL).
+    """
+    if counters is not None and await _registered(conn):
+        return await _from_counters(conn, owner_id, counters)
     row = await conn.fetchrow(SCORE_STATS_SQL, owner_id)
     assert row is not None
     return shape_score_stats(row)
+
+
+async def _registered(conn: asyncpg.Connection) -> bool:
+    names = await conn.fetch(_REGISTERED_SQL, list(SCORE_COLUMNS))
+    return len(names) == len(SCORE_COLUMNS)
+
+
+async def _from_counters(
+    conn: asyncpg.Connection, owner_id: UUID, counters: Counters
+) -> dict[str, Any]:
+    scores: dict[str, Any] = {}
+    for score in SCORE_COLUMNS:
+        buckets = _buckets(score)
+        counts = counters.histogram(score, buckets)
+        mean = counters.mean(score)
+        scores[score] = {
+            "scored": sum(counts.values()),
+            "mean": None if mean is None else round(mean, 4),
+            "histogram": {bucket_label(score, i): counts[str(i)] for i in range(buckets)},
+        }
+    found = {row["quality_source"]: row["n"] for row in await conn.fetch(_SOURCES_SQL, owner_id)}
+    sources = {source.value: found.get(source.value, 0) for source in QualitySource}
+    sources["none"] = found.get(None, 0)
+    return {"scores": scores, "by_quality_source": sources}
