@@ -10,7 +10,9 @@ deep (keyset cursor) and a filtered page. Baseline, same run, same rows: the sam
 by `coalesce(score, -1)` with the keyset condition on that expression, i.e. the list without the
 stored sort keys and indexes of migration 0017. Then the stats: the counters of migration 0018
 that `GET /v1/conversations/stats` reads, and the score distributions query
-(`score_queries.SCORE_STATS_SQL`) that it runs as well.
+(`score_queries.SCORE_STATS_SQL`) that it runs as well; then, with the score histograms
+registered with the counters (`score_queries.REGISTER_HISTOGRAMS_SQL`, the folding migration),
+the whole stats from counters.
 """
 
 from __future__ import annotations
@@ -137,10 +139,19 @@ async def _pages(conn: asyncpg.Connection, owner: uuid.UUID, repeat: int, depth:
 async def _stats(conn: asyncpg.Connection, owner: uuid.UUID, repeat: int) -> list[Row]:
     existing = await _time(repeat, lambda: stat_counters.read_and_maintain(conn, owner))
     scores = await _time(repeat, lambda: score_queries.score_stats(conn, owner))
+    log("registering the score histograms with the counters (the folding migration)")
+    await conn.execute(score_queries.REGISTER_HISTOGRAMS_SQL)
+
+    async def counted() -> Any:
+        counters = await stat_counters.read_and_maintain(conn, owner)
+        return await score_queries.score_stats(conn, owner, counters)
+
+    folded = await _time(repeat, counted)
     return [
         Row("stats: counters of 0018 (status, tier, 0-10 histogram)", f"{existing[0]:.1f} ms"),
         Row("stats: score distributions query (8 scores, sources; one pass)", f"{scores[0]:.1f} ms",
             "", f"{scores[0] / existing[0]:.1f}x the counters"),
+        Row("stats: all of it from counters, histograms registered", f"{folded[0]:.1f} ms"),
     ]  # fmt: skip
 
 
