@@ -8,6 +8,7 @@ import asyncpg
 import httpx
 import pytest
 
+from services.generator.batch_orphans import parse_custom_id
 from services.generator.recovery import ITEMS
 from shared.db.pool import tenant_transaction
 from shared.llm.pricing import CacheTtl, Usage, cost_usd, table_for
@@ -189,7 +190,9 @@ async def test_judging_in_message_batches_lands_like_live_at_the_batch_price(
         assert job is not None
         done = await wait_batch(fast_api, account.headers, str(job.batch.id))
     assert (done["completed_items"], done["failed_items"]) == (1, 1)
-    assert claude.batch_creates == [["item-0"], ["item-0"]]  # the broken one was never sent
+    # One request per batch, item 0 each time: the broken one was never sent.
+    sent = [[parse_custom_id(c) for c in created] for created in claude.batch_creates]
+    assert [[p[1] if p else None for p in created] for created in sent] == [[0], [0]]
     row = await judged(pool, account, good)
     assert row["quality_overall"] == pytest.approx(0.55)
     assert row["judge_error"] is None
