@@ -203,27 +203,29 @@ async def test_tenants_counted_apart_and_user_deletion(
 async def test_adding_a_histogram_is_one_call(
     client: httpx.AsyncClient, account: Account, db: asyncpg.Pool
 ) -> None:
-    """What a migration for the judge scores would do; rolled back so the schema stays as is."""
+    """What a migration like 0019 does, here on another numeric column; rolled back."""
     ids = [await _import(client, account, f"h-{i}") for i in range(4)]
     async with acquire(db) as conn:
         owner = str(account.user.id)
         await conn.execute("SELECT set_config('app.user_id', $1, false)", owner)
-        await conn.execute("UPDATE conversations SET coherence_score = 0.95 WHERE id = $1", ids[0])
+        set_one = "UPDATE conversations SET starting_intensity = $2 WHERE id = $1"
+        await conn.execute(set_one, ids[0], 0.95)
         tx = conn.transaction()
         await tx.start()
         try:
             await conn.execute(
-                "SELECT conversation_stats_add_histogram('coherence', 'coherence_score', 0, 1, 10)"
+                "SELECT conversation_stats_add_histogram("
+                "'intensity', 'starting_intensity', 0, 1, 10)"
             )
             await conn.execute(
-                "UPDATE conversations SET coherence_score = 0.31 WHERE id = ANY($1::uuid[])",
+                "UPDATE conversations SET starting_intensity = 0.31 WHERE id = ANY($1::uuid[])",
                 ids[1:3],
             )
-            await conn.execute("UPDATE conversations SET coherence_score = 1 WHERE id = $1", ids[3])
+            await conn.execute(set_one, ids[3], 1)
             counters = await conversation_stats.read(conn, account.user.id)
-            assert counters.histogram("coherence", 10) == {
+            assert counters.histogram("intensity", 10) == {
                 **{str(b): 0 for b in range(10)}, "3": 2, "9": 2}  # fmt: skip
-            mean = counters.mean("coherence")
+            mean = counters.mean("intensity")
             assert mean is not None
             assert abs(mean - (0.95 + 0.31 * 2 + 1) / 4) < 1e-6
         finally:

@@ -119,9 +119,8 @@ def shape_score_stats(row: asyncpg.Record | dict[str, Any]) -> dict[str, Any]:
     return {"scores": scores, "by_quality_source": sources}
 
 
-# Folding the distributions into the counters of migration 0018 is one migration (after 0018)
-# with these calls: the stats then read counters for the scores as well (`score_stats` checks
-# which histograms are registered), and only the small quality_source count remains a query.
+# Migration 0019 runs these calls: the stats read counters for the scores as well (`score_stats`
+# checks which histograms are registered), and only the small quality_source count is a query.
 REGISTER_HISTOGRAMS_SQL: Final = "\n".join(
     f"SELECT conversation_stats_add_histogram('{score}', '{score}', "
     f"{SCORE_BOUNDS[score][0]:g}, {SCORE_BOUNDS[score][1]:g}, {_buckets(score)});"
