@@ -13,6 +13,7 @@ import pytest
 from shared.db.pool import acquire, tenant_transaction
 from shared.db.repositories import score_queries
 from shared.db.repositories.conversation_stats import read as counters_of
+from shared.models.scores import SCORE_COLUMNS
 from tests.support.factories import Account, set_scores
 from tests.support.seed_files import seed_file
 
@@ -238,7 +239,7 @@ async def test_distributions_read_from_the_counters_match_a_scan(
         await tx.start()
         try:
             names = await conn.fetch("SELECT name FROM conversation_stat_histograms ORDER BY name")
-            assert {r["name"] for r in names} >= set(score_queries.SCORE_COLUMNS)
+            assert {r["name"] for r in names} >= set(SCORE_COLUMNS)
             assert await score_queries.score_stats(conn, owner) == {
                 "scores": scan["scores"], "by_quality_source": scan["by_quality_source"],
             }  # fmt: skip
