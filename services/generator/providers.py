@@ -61,11 +61,13 @@ class MissingKeyProvider:
 
 @dataclass(frozen=True)
 class Fleet:
-    """Per-process generation services: the provider and, for Claude, the shared limiter."""
+    """Per-process generation services: the provider, for Claude the shared limiter, and the
+    Redis client (limiter, near-duplicate index)."""
 
     settings: Settings
     provider: Provider
     limiter: FleetLimiter | None
+    redis: Redis
 
     @property
     def offline(self) -> bool:
@@ -106,7 +108,7 @@ def build_fleet(http: httpx.AsyncClient, redis: Redis, settings: Settings) -> Fl
     """Provider plus limiter (the offline provider protects no API, so it skips the limiter)."""
     provider = build_provider(http, settings)
     limiter = None if isinstance(provider, OfflineProvider) else build_limiter(redis, settings)
-    return Fleet(settings=settings, provider=provider, limiter=limiter)
+    return Fleet(settings=settings, provider=provider, limiter=limiter, redis=redis)
 
 
 def announce(settings: Settings) -> None:

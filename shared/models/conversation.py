@@ -125,6 +125,9 @@ class ConversationDraft(BaseModel):
     estimated_cost_usd: Decimal | None = None
     actual_cost_usd: Decimal | None = None
     generation_duration_ms: Count | None = None
+    # Set by the near-duplicate check as the conversation lands (shared/dedup).
+    duplicate_of: UUID | None = None
+    duplicate_similarity: Unit | None = None
     turns: list[TurnDraft] = Field(default_factory=list)
     document: dict[str, Any] = Field(default_factory=dict)
 
@@ -209,6 +212,9 @@ class Conversation(BaseModel):
     deleted_at: datetime | None
     created_at: datetime
     updated_at: datetime
+    # The earlier conversation this one nearly copies and their similarity (shared/dedup).
+    duplicate_of: UUID | None
+    duplicate_similarity: float | None
 
 
 class Review(BaseModel):

@@ -6,7 +6,7 @@ from datetime import datetime
 from typing import Annotated, Any
 from uuid import UUID
 
-from fastapi import APIRouter, Depends, Query, Request, Response
+from fastapi import APIRouter, BackgroundTasks, Depends, Query, Request, Response
 from pydantic import ValidationError
 
 from services.api.conversations import service
@@ -24,11 +24,19 @@ from services.api.conversations.schemas import (
     Stats,
     StatusChange,
 )
-from services.api.deps import PoolDep, PrincipalDep, SettingsDep, StorageDep, TenantConnDep
+from services.api.deps import (
+    DedupDep,
+    PoolDep,
+    PrincipalDep,
+    SettingsDep,
+    StorageDep,
+    TenantConnDep,
+)
 from services.api.errors import validation_details
 from services.api.openapi import errors
 from services.api.pagination import CursorQuery, LimitQuery
 from shared.db.repositories import conversations as repo
+from shared.db.repositories.minhash import Stored
 from shared.errors import ValidationFailed
 from shared.models.conversation import ConversationStatus, Tier
 from shared.models.query import ConversationFilters, SortKey
@@ -88,19 +96,19 @@ FiltersDep = Annotated[ConversationFilters, Depends(list_filters)]
     responses=errors(409),
 )
 async def import_conversation(
-    request: Request, principal: PrincipalDep, pool: PoolDep, storage: StorageDep
+    request: Request, principal: PrincipalDep, pool: PoolDep, storage: StorageDep, dedup: DedupDep
 ) -> ConversationDetail:
     """Import one seed-format file; 422 lists every problem by JSON path."""
     raw = await request.body()
-    return await service.import_one(pool, storage, principal.user_id, raw)
+    return await service.import_one(pool, storage, dedup, principal.user_id, raw)
 
 
 @router.post("/batch", response_model=BatchResult)
 async def import_batch(
-    body: BatchImport, principal: PrincipalDep, pool: PoolDep, storage: StorageDep
+    body: BatchImport, principal: PrincipalDep, pool: PoolDep, storage: StorageDep, dedup: DedupDep
 ) -> BatchResult:
     """Import many files; each item gets its own result and one bad item blocks none."""
-    results = await service.import_batch(pool, storage, principal.user_id, body.items)
+    results = await service.import_batch(pool, storage, dedup, principal.user_id, body.items)
     created = sum(result.ok for result in results)
     return BatchResult(results=results, created=created, failed=len(results) - created)
 
@@ -125,11 +133,20 @@ async def conversation_stats(principal: PrincipalDep, conn: TenantConnDep) -> St
 
 
 @router.post("/bulk-action", response_model=BulkResult)
-async def bulk_action(body: BulkAction, principal: PrincipalDep, conn: TenantConnDep) -> BulkResult:
+async def bulk_action(
+    body: BulkAction,
+    principal: PrincipalDep,
+    conn: TenantConnDep,
+    dedup: DedupDep,
+    background: BackgroundTasks,
+) -> BulkResult:
     """Approve, reject (with a reason), archive or delete many conversations."""
+    removed: list[Stored] = []
     results = await service.bulk(
-        conn, principal.user_id, principal.user_id, body.action, body.ids, body.reason
+        conn, principal.user_id, principal.user_id, body.action, body.ids, body.reason, removed
     )
+    # After the commit (background tasks run once the response is out).
+    background.add_task(dedup.forget, principal.user_id, removed)
     succeeded = sum(result.ok for result in results)
     return BulkResult(results=results, succeeded=succeeded, failed=len(results) - succeeded)
 
@@ -180,8 +197,9 @@ async def delete_conversation(
     principal: PrincipalDep,
     pool: PoolDep,
     storage: StorageDep,
+    dedup: DedupDep,
     hard: bool = False,
 ) -> Response:
     """Soft delete; `?hard=true` also removes the stored file and the turns."""
-    await service.delete(pool, storage, principal.user_id, id, hard=hard)
+    await service.delete(pool, storage, dedup, principal.user_id, id, hard=hard)
     return Response(status_code=204)

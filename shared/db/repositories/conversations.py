@@ -18,6 +18,7 @@ _DRAFT_COLUMNS = (
     "ending_intensity", "model", "temperature", "max_tokens", "parameters", "template_id",
     "scenario_id", "edge_case_id", "parent_id", "parent_type", "generation_job_id",
     "generation_item_index", "estimated_cost_usd", "actual_cost_usd", "generation_duration_ms",
+    "duplicate_of", "duplicate_similarity",
 )  # fmt: skip
 _INSERT_COLUMNS = ("id", "owner_id", *_DRAFT_COLUMNS, "object_key", "byte_size", "sha256")
 _INSERT_SQL = (
