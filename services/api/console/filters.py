@@ -13,7 +13,8 @@ from shared.models.query import ConversationFilters, SortKey
 SORTS: tuple[str, ...] = get_args(SortKey)
 PAGE_SIZES = (10, 25, 50, 100)
 _MULTI = ("status", "tier")
-_SINGLE = ("persona", "emotion", "topic", "q", "quality_min", "quality_max", "flagged")
+_SINGLE = ("persona", "emotion", "topic", "q", "quality_min", "quality_max", "flagged",
+           "near_duplicates")  # fmt: skip
 _LABELS = {
     "status": "Status",
     "tier": "Tier",
@@ -24,6 +25,7 @@ _LABELS = {
     "quality_min": "Quality ≥",
     "quality_max": "Quality ≤",
     "flagged": "Flagged",
+    "near_duplicates": "Near-duplicates",
 }
 
 

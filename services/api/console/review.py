@@ -96,6 +96,7 @@ async def _page(
         "queue": queue,
         "reviews": await repo.reviews(conn, id),
         "scores": _scores(detail),
+        "original": await service.original_of(conn, detail),
         "next_id": await neighbour(conn, owner, detail, queue=queue, forward=True),
         "prev_id": await neighbour(conn, owner, detail, queue=queue, forward=False),
         "form_error": form_error or {},

@@ -71,6 +71,10 @@ async def list_filters(  # async: FastAPI would run a plain def in its threadpoo
     created_from: datetime | None = None,
     created_to: datetime | None = None,
     flagged: bool | None = None,
+    near_duplicates: Annotated[
+        bool | None,
+        Query(description="true: only near-duplicates of an earlier conversation; false: none"),
+    ] = None,
     q: Annotated[Text | None, Query(min_length=1, max_length=500)] = None,
 ) -> ConversationFilters:
     """Query parameters → filters; cross-field problems become a 422 like any other."""
@@ -78,7 +82,7 @@ async def list_filters(  # async: FastAPI would run a plain def in its threadpoo
         return ConversationFilters(
             status=status, tier=tier, persona=persona, emotion=emotion, topic=topic,
             quality_min=quality_min, quality_max=quality_max, created_from=created_from,
-            created_to=created_to, flagged=flagged, q=q,
+            created_to=created_to, flagged=flagged, near_duplicates=near_duplicates, q=q,
         )  # fmt: skip
     except ValidationError as exc:
         details = validation_details(exc.errors())

@@ -134,6 +134,13 @@ async def detail(conn: asyncpg.Connection, id: UUID) -> ConversationDetail:
     return ConversationDetail(**found.model_dump(), turns=turns)
 
 
+async def original_of(conn: asyncpg.Connection, found: Conversation) -> Conversation | None:
+    """The earlier conversation this one nearly copies, if it is marked and still visible."""
+    if found.duplicate_of is None:
+        return None
+    return await repo.get(conn, found.duplicate_of)
+
+
 async def list_page(
     conn: asyncpg.Connection,
     owner_id: UUID,
