@@ -1,8 +1,8 @@
 """MinHash signatures of a conversation's user and assistant turns (system prompts excluded).
 
-Text is case-folded and reduced to its words (Unicode letters and digits, so punctuation, emoji
-and markup such as `<script>` are separators), then cut into overlapping 3-word shingles per
-turn. User turns and assistant turns get one signature each: a templated system prompt, or a
+Text is case-folded and reduced to its words (Unicode letters and digits: punctuation, emoji
+and the brackets of markup such as `<script>` are separators), then cut into overlapping 3-word
+shingles per turn. User turns and assistant turns get one signature each: a templated system prompt, or a
 scripted opening every customer repeats, cannot make two conversations look alike on its own.
 """
 
