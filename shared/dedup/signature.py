@@ -2,8 +2,8 @@
 
 Text is case-folded and reduced to its words (Unicode letters and digits: punctuation, emoji
 and the brackets of markup such as `<script>` are separators), then cut into overlapping 3-word
-shingles per turn. User turns and assistant turns get one signature each: a templated system prompt, or a
-scripted opening every customer repeats, cannot make two conversations look alike on its own.
+shingles per turn. User turns and assistant turns get one signature each, and system prompts
+none: a templated system prompt cannot make two conversations look alike.
 """
 
 from __future__ import annotations

@@ -122,7 +122,8 @@ async def test_a_lost_redis_index_is_rebuilt_from_postgresql(
 
     assert copy["duplicate_of"] == original["id"]
     keys = {key.decode().rsplit(":", 1)[1] for key in await tenant_keys(redis_client, account)}
-    assert "ready" in keys and "lock" not in keys
+    assert "ready" in keys
+    assert "lock" not in keys
 
 
 async def test_bands_without_the_ready_marker_are_rebuilt_too(
@@ -187,7 +188,8 @@ async def test_bulk_delete_takes_conversations_out_of_the_index(
         json={"action": "delete", "ids": [original["id"]]},
         headers=account.headers,
     )
-    assert response.status_code == 200 and response.json()["succeeded"] == 1
+    assert response.status_code == 200
+    assert response.json()["succeeded"] == 1
     copy = await import_one(client, account, seed_document("copy", paraphrase(pairs(1), 3)))
     assert copy["duplicate_of"] is None
 
