@@ -32,7 +32,8 @@ def sentences(rng: random.Random, words: int) -> str:
         out.append(word.capitalize() if i % 12 == 0 else word)
         if i % 12 == 11:
             out[-1] += "."
-    return " ".join(out) + "."
+    text = " ".join(out)
+    return text if text.endswith(".") else text + "."
 
 
 def pairs(seed: int, count: int = 6, words: int = 60) -> list[tuple[str, str]]:

@@ -27,6 +27,7 @@ _LABELS = {
     "flagged": "Flagged",
     "near_duplicates": "Near-duplicates",
 }
+_VALUE_LABELS = {"near_duplicates": {"true": "only", "false": "hidden"}}
 
 
 @dataclass
@@ -54,7 +55,7 @@ class ListView:
                     {
                         "key": key,
                         "label": _LABELS[key],
-                        "value": str(item),
+                        "value": _VALUE_LABELS.get(key, {}).get(str(item), str(item)),
                         "remove": {**self.base, key: rest},
                     }
                 )
