@@ -36,7 +36,9 @@ log = get_logger(__name__)
 # comparison; a false negative is a missed duplicate. Hence the weight on recall.
 _WEIGHTS = (0.1, 0.9)
 _SIDES = ("u", "a")
-_LOCK_SECONDS = 120
+# The rebuilder renews its lock after every chunk; a replica that died mid-rebuild loses it
+# within this time and a waiting one takes over.
+_LOCK_SECONDS = 30
 _POLL_SECONDS = 0.05
 _RELEASE = "if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('del', KEYS[1]) end"
 
@@ -146,22 +148,23 @@ class BandIndex:
         return out
 
     async def ensure_ready(self, owner_id: UUID, loader: Loader) -> None:
-        """Rebuild the tenant's index from PostgreSQL unless it is marked complete."""
-        base = f"{self._base(owner_id)}"
-        deadline = time.monotonic() + _LOCK_SECONDS
+        """Rebuild the tenant's index from PostgreSQL unless it is marked complete.
+
+        One replica rebuilds (it holds the lock); the others wait for the marker, and take over
+        if the lock lapses without one (the rebuilder died).
+        """
+        base = self._base(owner_id)
         while not await self.redis.exists(f"{base}:ready"):
             token = secrets.token_hex(8)
             if await self.redis.set(f"{base}:lock", token, nx=True, ex=_LOCK_SECONDS):
                 try:
-                    await self._rebuild(owner_id, loader)
+                    await self._rebuild(owner_id, loader, f"{base}:lock")
                 finally:
                     await self.redis.eval(_RELEASE, 1, f"{base}:lock", token)  # type: ignore[misc]
                 return
-            if time.monotonic() > deadline:
-                raise TimeoutError("near-duplicate index rebuild did not finish")
             await asyncio.sleep(_POLL_SECONDS)  # another replica is rebuilding
 
-    async def _rebuild(self, owner_id: UUID, loader: Loader) -> None:
+    async def _rebuild(self, owner_id: UUID, loader: Loader, lock: str) -> None:
         started = time.monotonic()
         # Cleared before the snapshot is read: a conversation committed after the snapshot
         # adds itself after its commit, so nothing committed is lost between the two.
@@ -170,6 +173,7 @@ class BandIndex:
         async with loader(owner_id) as chunks:
             async for chunk in chunks:
                 await self.add(owner_id, chunk)
+                await self.redis.expire(lock, _LOCK_SECONDS)
                 count += len(chunk)
         await self.redis.set(f"{self._base(owner_id)}:ready", "1")
         log.info(
