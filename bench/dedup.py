@@ -110,12 +110,12 @@ async def _land(
             marked = check.mark(index, draft)
             spent += time.perf_counter() - started
             id = uuid.uuid4()
-            await repo.insert(
+            row = await repo.insert(
                 conn, id=id, owner_id=owner, draft=marked, object_key=f"bench/{id}",
                 byte_size=1, sha256="0" * 64, action="imported",
             )  # fmt: skip
             started = time.perf_counter()
-            check.accept(index, id)
+            check.accept(index, id, row.created_at)
             spent += time.perf_counter() - started
             out.append((id, str(marked.duplicate_of) if marked.duplicate_of else None))
         started = time.perf_counter()

@@ -176,7 +176,7 @@ async def _insert(
         if item is None:
             raise _LeaseLost
         await write_log(conn, ref, template_id, attempt, conversation.id)
-        check.accept(0, conversation.id)
+        check.accept(0, conversation.id, conversation.created_at)
         await check.save(conn)
         return conversation
 

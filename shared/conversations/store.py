@@ -117,7 +117,7 @@ async def store_conversation(
                 return await insert_row(conn, owner_id, draft, doc, action=action)
             await check.load(conn)
             stored = await insert_row(conn, owner_id, check.mark(0, draft), doc, action=action)
-            check.accept(0, stored.id)
+            check.accept(0, stored.id, stored.created_at)
             await check.save(conn)
     except BaseException:
         await discard(storage, doc.key)

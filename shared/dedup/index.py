@@ -3,9 +3,14 @@
 Banding is done here over datasketch signatures (datasketch's own Redis storage is sync): a
 side's 128 values are cut into `b` bands of `r` rows; two conversations are candidates when any
 band of either side is identical. Per tenant and per (side, band) one sorted set holds members
-`<8-byte band digest><16-byte conversation id>`, all at score 0, so the conversations sharing a
-band are one ZRANGEBYLEX away and a tenant's whole index is 2·b keys. An empty side is not
-indexed (every empty side would share every band).
+`<8-byte band digest><8-byte created_at, µs, big-endian><16-byte conversation id>`, all at
+score 0: the conversations sharing a band are one ZRANGEBYLEX away, oldest first, and a tenant's
+whole index is 2·b keys. An empty side is not indexed (every empty side would share every band).
+
+Candidates are bounded, so a tenant full of templated look-alikes cannot make each check
+quadratic: per band only the oldest `_PER_BAND` members are read, and per conversation the
+`MAX_CANDIDATES` sharing the most bands (oldest first among equals) are verified. A real copy
+shares nearly every band with its original, so the earliest original stays among them.
 
 `<prefix>:dedup:v1:<b>x<r>:<owner>:ready` marks a complete index: without it (Redis restarted
 empty, flushed, or the threshold changed, which changes the bands) the first lookup rebuilds the
@@ -21,6 +26,7 @@ import time
 from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from functools import lru_cache
 from typing import Any
 from uuid import UUID
@@ -41,8 +47,13 @@ _SIDES = ("u", "a")
 _LOCK_SECONDS = 30
 _POLL_SECONDS = 0.05
 _RELEASE = "if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('del', KEYS[1]) end"
+_PER_BAND = 64
+MAX_CANDIDATES = 32
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_MICROSECOND = timedelta(microseconds=1)
 
-Entry = tuple[UUID, Signature]
+# A conversation in the index: id, signature, created_at.
+Entry = tuple[UUID, Signature, datetime]
 # Opens a tenant transaction and yields the tenant's stored signatures in chunks.
 Loader = Callable[[UUID], AbstractAsyncContextManager[AsyncIterator[Sequence[Entry]]]]
 
@@ -81,10 +92,11 @@ class BandIndex:
     def _members(self, owner_id: UUID, entries: Sequence[Entry]) -> dict[str, list[bytes]]:
         keys = self._band_keys(owner_id)
         members: dict[str, list[bytes]] = {key: [] for key in keys}
-        for id, signature in entries:
+        for id, signature, created_at in entries:
+            suffix = _stamp(created_at) + id.bytes
             for key, digest in zip(keys, self.digests(signature), strict=True):
                 if digest is not None:
-                    members[key].append(digest + id.bytes)
+                    members[key].append(digest + suffix)
         return members
 
     async def add(self, owner_id: UUID, entries: Sequence[Entry]) -> None:
@@ -113,17 +125,17 @@ class BandIndex:
 
     async def candidates(
         self, owner_id: UUID, signatures: Sequence[Signature], loader: Loader
-    ) -> list[set[UUID]]:
-        """For each signature, the indexed conversations sharing a band with it."""
+    ) -> list[list[UUID]]:
+        """For each signature, the indexed conversations most worth verifying (see above)."""
         found = await self._lookup(owner_id, signatures)
         if found is None:
             await self.ensure_ready(owner_id, loader)
             found = await self._lookup(owner_id, signatures)
-        return found or [set() for _ in signatures]
+        return found or [[] for _ in signatures]
 
     async def _lookup(
         self, owner_id: UUID, signatures: Sequence[Signature]
-    ) -> list[set[UUID]] | None:
+    ) -> list[list[UUID]] | None:
         """One MULTI: the ready marker, then each band range; None when not ready."""
         keys = self._band_keys(owner_id)
         # Atomic, so a rebuild starting in between cannot show a marker with emptied bands.
@@ -134,7 +146,8 @@ class BandIndex:
             asked = 0
             for key, digest in zip(keys, self.digests(signature), strict=True):
                 if digest is not None:
-                    pipe.zrangebylex(key, b"[" + digest, b"[" + digest + b"\xff" * 16)
+                    high = b"[" + digest + b"\xff" * 24
+                    pipe.zrangebylex(key, b"[" + digest, high, start=0, num=_PER_BAND)
                     asked += 1
             shape.append(asked)
         replies: list[Any] = await pipe.execute()
@@ -142,8 +155,7 @@ class BandIndex:
             return None
         out, at = [], 1
         for asked in shape:
-            ids = {UUID(bytes=m[8:]) for reply in replies[at : at + asked] for m in reply}
-            out.append(ids)
+            out.append(_ranked(replies[at : at + asked]))
             at += asked
         return out
 
@@ -186,6 +198,22 @@ class BandIndex:
     async def invalidate(self, owner_id: UUID) -> None:
         """Drop the ready marker, so the next lookup rebuilds from PostgreSQL."""
         await self.redis.delete(f"{self._base(owner_id)}:ready")
+
+
+def _stamp(created_at: datetime) -> bytes:
+    """created_at as 8 big-endian bytes of microseconds, so members sort oldest first."""
+    return ((created_at - _EPOCH) // _MICROSECOND).to_bytes(8, "big", signed=False)
+
+
+def _ranked(replies: Sequence[list[bytes]]) -> list[UUID]:
+    """The members sharing the most bands, oldest first among equals, at most MAX_CANDIDATES."""
+    hits: dict[bytes, int] = {}
+    for reply in replies:
+        for member in reply:
+            key = member[8:]  # stamp + id: oldest first when sorted
+            hits[key] = hits.get(key, 0) + 1
+    best = sorted(hits, key=lambda key: (-hits[key], key))[:MAX_CANDIDATES]
+    return [UUID(bytes=key[8:]) for key in best]
 
 
 def _side_digests(side: Side, b: int, r: int) -> list[bytes | None]:

@@ -7,7 +7,7 @@ A landing (API import, batch import, generated conversation) goes:
         await check.load(conn)                    # candidates' stored signatures
         for i, draft in enumerate(drafts):
             row = insert(check.mark(i, draft))    # duplicate_of / duplicate_similarity set
-            check.accept(i, row.id)
+            check.accept(i, row.id, row.created_at)
         await check.save(conn)                    # conversation_minhash rows
     await check.publish()                         # Redis bands, after the commit
 
@@ -30,7 +30,7 @@ from redis.asyncio import Redis
 
 from shared.db.pool import tenant_transaction
 from shared.db.repositories import minhash
-from shared.dedup.index import BandIndex, Entry
+from shared.dedup.index import MAX_CANDIDATES, BandIndex, Entry
 from shared.dedup.signature import Signature, signature, similarity
 from shared.logging import get_logger
 from shared.models.conversation import ConversationDraft
@@ -73,7 +73,7 @@ class Deduplicator:
 
     async def forget(self, owner_id: UUID, removed: Sequence[minhash.Stored]) -> None:
         """Take deleted conversations out of the Redis bands (their rows are already gone)."""
-        entries = [(stored.id, stored.signature) for stored in removed]
+        entries = [(stored.id, stored.signature, stored.created_at) for stored in removed]
         try:
             await self.index.remove(owner_id, entries)
         except redis.exceptions.RedisError as exc:
@@ -83,7 +83,7 @@ class Deduplicator:
 
 async def _entries(chunks: AsyncIterator[list[minhash.Stored]]) -> AsyncIterator[list[Entry]]:
     async for chunk in chunks:
-        yield [(stored.id, stored.signature) for stored in chunk]
+        yield [(stored.id, stored.signature, stored.created_at) for stored in chunk]
 
 
 async def detach(conn: asyncpg.Connection, ids: Sequence[UUID]) -> list[minhash.Stored]:
@@ -103,14 +103,14 @@ class Check:
     dedup: Deduplicator
     owner_id: UUID
     signatures: list[Signature]
-    candidates: list[set[UUID]]
+    candidates: list[list[UUID]]
     _known: dict[UUID, minhash.Stored] = field(default_factory=dict)
-    _accepted: dict[int, UUID] = field(default_factory=dict)
+    _accepted: dict[int, tuple[UUID, datetime]] = field(default_factory=dict)
     _local: dict[tuple[int, bytes], list[int]] = field(default_factory=dict)
 
     async def load(self, conn: asyncpg.Connection) -> None:
         """Fetch the candidates' stored signatures (live conversations only)."""
-        wanted = set().union(*self.candidates) if self.candidates else set()
+        wanted = {id for ids in self.candidates for id in ids}
         self._known = {stored.id: stored for stored in await minhash.fetch(conn, list(wanted))}
 
     def match(self, index: int) -> Match | None:
@@ -124,7 +124,7 @@ class Check:
                 found.append((stored.created_at, 0, id, score))
         for earlier in self._local_candidates(index):
             score = similarity(mine, self.signatures[earlier])
-            found.append((None, earlier, self._accepted[earlier], score))
+            found.append((None, earlier, self._accepted[earlier][0], score))
         hits = [hit for hit in found if hit[3] >= self.dedup.threshold]
         if not hits:
             return None
@@ -141,23 +141,25 @@ class Check:
             update={"duplicate_of": found.id, "duplicate_similarity": found.similarity}
         )
 
-    def accept(self, index: int, conversation_id: UUID) -> None:
+    def accept(self, index: int, conversation_id: UUID, created_at: datetime) -> None:
         """The item's row is inserted: later items of the batch are compared with it."""
-        self._accepted[index] = conversation_id
+        self._accepted[index] = (conversation_id, created_at)
         for band, digest in enumerate(self.dedup.index.digests(self.signatures[index])):
             if digest is not None:
                 self._local.setdefault((band, digest), []).append(index)
 
-    def _local_candidates(self, index: int) -> set[int]:
-        out: set[int] = set()
+    def _local_candidates(self, index: int) -> list[int]:
+        """Earlier accepted items of this batch sharing a band, as bounded as Redis's."""
+        hits: dict[int, int] = {}
         for band, digest in enumerate(self.dedup.index.digests(self.signatures[index])):
             if digest is not None:
-                out.update(self._local.get((band, digest), ()))
-        return out
+                for earlier in self._local.get((band, digest), ()):
+                    hits[earlier] = hits.get(earlier, 0) + 1
+        return sorted(hits, key=lambda earlier: (-hits[earlier], earlier))[:MAX_CANDIDATES]
 
     def entries(self) -> list[Entry]:
-        """(conversation id, signature) of every accepted item."""
-        return [(id, self.signatures[index]) for index, id in self._accepted.items()]
+        """(conversation id, signature, created_at) of every accepted item."""
+        return [(id, self.signatures[i], at) for i, (id, at) in self._accepted.items()]
 
     async def save(self, conn: asyncpg.Connection) -> None:
         """Store the accepted items' signatures (in the landing's transaction)."""

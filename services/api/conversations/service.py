@@ -115,7 +115,7 @@ async def _insert_with_savepoint(
             stored = await store.insert_row(conn, owner_id, marked, doc, action="imported")
     except DomainError as exc:
         return BatchItemResult(index=index, ok=False, error=exc.to_body()["error"])
-    check.accept(position, stored.id)
+    check.accept(position, stored.id, stored.created_at)
     return BatchItemResult(index=index, ok=True, id=stored.id)
 
 

@@ -37,7 +37,7 @@ def _stored(row: asyncpg.Record) -> Stored:
 
 
 async def insert(
-    conn: asyncpg.Connection, owner_id: UUID, rows: Sequence[tuple[UUID, Signature]]
+    conn: asyncpg.Connection, owner_id: UUID, rows: Sequence[tuple[UUID, Signature, object]]
 ) -> None:
     """Store signatures, one round trip for all of them."""
     if not rows:
@@ -48,13 +48,13 @@ async def insert(
            SELECT id, $2, $3, us, un, asig, an
              FROM unnest($1::uuid[], $4::bytea[], $5::int[], $6::bytea[], $7::int[])
                   AS t(id, us, un, asig, an)""",
-        [id for id, _ in rows],
+        [row[0] for row in rows],
         owner_id,
         NUM_PERM,
-        [sig.user.to_bytes() for _, sig in rows],
-        [sig.user.shingles for _, sig in rows],
-        [sig.assistant.to_bytes() for _, sig in rows],
-        [sig.assistant.shingles for _, sig in rows],
+        [row[1].user.to_bytes() for row in rows],
+        [row[1].user.shingles for row in rows],
+        [row[1].assistant.to_bytes() for row in rows],
+        [row[1].assistant.shingles for row in rows],
     )
 
 
