@@ -8,8 +8,8 @@ score 0: the conversations sharing a band are one ZRANGEBYLEX away, oldest first
 whole index is 2·b keys. An empty side is not indexed (every empty side would share every band).
 
 Candidates are bounded, so a tenant full of templated look-alikes cannot make each check
-quadratic: per band only the oldest `_PER_BAND` members are read, and per conversation the
-`MAX_CANDIDATES` sharing the most bands (oldest first among equals) are verified. A real copy
+quadratic: per band only the oldest `_PER_BAND` (16) members are read, and per conversation the
+`MAX_CANDIDATES` (32) sharing the most bands (oldest first among equals) are verified. A real copy
 shares nearly every band with its original, so the earliest original stays among them.
 
 `<prefix>:dedup:v1:<b>x<r>:<owner>:ready` marks a complete index: without it (Redis restarted
@@ -47,7 +47,7 @@ _SIDES = ("u", "a")
 _LOCK_SECONDS = 30
 _POLL_SECONDS = 0.05
 _RELEASE = "if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('del', KEYS[1]) end"
-_PER_BAND = 64
+_PER_BAND = 16
 MAX_CANDIDATES = 32
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _MICROSECOND = timedelta(microseconds=1)
@@ -84,10 +84,11 @@ class BandIndex:
     def digests(self, signature: Signature) -> list[bytes | None]:
         """Per band key (same order as `_band_keys`), the band's digest; None for empty sides."""
         b, r = bands_for(self.threshold)
-        out: list[bytes | None] = []
-        for side in (signature.user, signature.assistant):
-            out.extend(_side_digests(side, b, r))
-        return out
+        cached = signature.bands.get((b, r))
+        if cached is None:
+            cached = _side_digests(signature.user, b, r) + _side_digests(signature.assistant, b, r)
+            signature.bands[(b, r)] = cached
+        return cached
 
     def _members(self, owner_id: UUID, entries: Sequence[Entry]) -> dict[str, list[bytes]]:
         keys = self._band_keys(owner_id)

@@ -11,7 +11,7 @@ from __future__ import annotations
 import re
 import zlib
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import lru_cache
 
 import numpy as np
@@ -55,6 +55,10 @@ class Signature:
 
     user: Side
     assistant: Side
+    # Band digests by (bands, rows), computed once however often the index asks.
+    bands: dict[tuple[int, int], list[bytes | None]] = field(
+        default_factory=dict, compare=False, repr=False
+    )
 
     @property
     def empty(self) -> bool:
