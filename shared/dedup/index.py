@@ -48,6 +48,27 @@ _LOCK_SECONDS = 30
 _POLL_SECONDS = 0.05
 _RELEASE = "if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('del', KEYS[1]) end"
 _PER_BAND = 16
+# KEYS: the 2·b band keys, then the ready marker. ARGV[1]: members per band; then 2·b digests
+# per signature ('' for an empty side). Returns, per signature, the members of its bands (a
+# member once per band it shares), or false when the index is not marked ready.
+_LOOKUP = """
+local bands = #KEYS - 1
+if redis.call('EXISTS', KEYS[#KEYS]) == 0 then return false end
+local out = {}
+for s = 0, (#ARGV - 1) / bands - 1 do
+  local found = {}
+  for k = 1, bands do
+    local digest = ARGV[1 + s * bands + k]
+    if digest ~= '' then
+      local high = '[' .. digest .. string.rep('\\255', 24)
+      local members = redis.call('ZRANGEBYLEX', KEYS[k], '[' .. digest, high, 'LIMIT', 0, ARGV[1])
+      for _, member in ipairs(members) do found[#found + 1] = member end
+    end
+  end
+  out[#out + 1] = found
+end
+return out
+"""
 MAX_CANDIDATES = 32
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _MICROSECOND = timedelta(microseconds=1)
@@ -137,28 +158,21 @@ class BandIndex:
     async def _lookup(
         self, owner_id: UUID, signatures: Sequence[Signature]
     ) -> list[list[UUID]] | None:
-        """One MULTI: the ready marker, then each band range; None when not ready."""
-        keys = self._band_keys(owner_id)
-        # Atomic, so a rebuild starting in between cannot show a marker with emptied bands.
-        pipe = self.redis.pipeline(transaction=True)
-        pipe.exists(f"{self._base(owner_id)}:ready")
-        shape: list[int] = []
-        for signature in signatures:
-            asked = 0
-            for key, digest in zip(keys, self.digests(signature), strict=True):
-                if digest is not None:
-                    high = b"[" + digest + b"\xff" * 24
-                    pipe.zrangebylex(key, b"[" + digest, high, start=0, num=_PER_BAND)
-                    asked += 1
-            shape.append(asked)
-        replies: list[Any] = await pipe.execute()
-        if not replies[0]:
+        """One script call for every signature's bands; None when the index is not ready.
+
+        A script is atomic, so a rebuild starting in between cannot show a marker with emptied
+        bands, and one command for a whole batch keeps the client's encoding work small.
+        """
+        keys = [*self._band_keys(owner_id), f"{self._base(owner_id)}:ready"]
+        digests = [d or b"" for signature in signatures for d in self.digests(signature)]
+        if not signatures:
+            return []
+        # EVALSHA (the script is sent once per Redis, and again after a restart).
+        script = self.redis.register_script(_LOOKUP)
+        reply: Any = await script(keys=keys, args=[_PER_BAND, *digests])
+        if not reply:
             return None
-        out, at = [], 1
-        for asked in shape:
-            out.append(_ranked(replies[at : at + asked]))
-            at += asked
-        return out
+        return [_ranked(members) for members in reply]
 
     async def ensure_ready(self, owner_id: UUID, loader: Loader) -> None:
         """Rebuild the tenant's index from PostgreSQL unless it is marked complete.
@@ -206,13 +220,12 @@ def _stamp(created_at: datetime) -> bytes:
     return ((created_at - _EPOCH) // _MICROSECOND).to_bytes(8, "big", signed=False)
 
 
-def _ranked(replies: Sequence[list[bytes]]) -> list[UUID]:
+def _ranked(members: Sequence[bytes]) -> list[UUID]:
     """The members sharing the most bands, oldest first among equals, at most MAX_CANDIDATES."""
     hits: dict[bytes, int] = {}
-    for reply in replies:
-        for member in reply:
-            key = member[8:]  # stamp + id: oldest first when sorted
-            hits[key] = hits.get(key, 0) + 1
+    for member in members:
+        key = member[8:]  # stamp + id: oldest first when sorted
+        hits[key] = hits.get(key, 0) + 1
     best = sorted(hits, key=lambda key: (-hits[key], key))[:MAX_CANDIDATES]
     return [UUID(bytes=key[8:]) for key in best]
 

@@ -31,7 +31,7 @@ from redis.asyncio import Redis
 from shared.db.pool import tenant_transaction
 from shared.db.repositories import minhash
 from shared.dedup.index import MAX_CANDIDATES, BandIndex, Entry
-from shared.dedup.signature import Signature, signature, similarity
+from shared.dedup.signature import Signature, signature, similarities
 from shared.logging import get_logger
 from shared.models.conversation import ConversationDraft
 from shared.settings import Settings
@@ -116,15 +116,18 @@ class Check:
     def match(self, index: int) -> Match | None:
         """The earliest earlier conversation this one nearly copies, if any."""
         mine = self.signatures[index]
-        found: list[tuple[datetime | None, int, UUID, float]] = []
-        for id in self.candidates[index]:
-            stored = self._known.get(id)
-            if stored is not None:
-                score = similarity(mine, stored.signature)
-                found.append((stored.created_at, 0, id, score))
-        for earlier in self._local_candidates(index):
-            score = similarity(mine, self.signatures[earlier])
-            found.append((None, earlier, self._accepted[earlier][0], score))
+        stored = [self._known[id] for id in self.candidates[index] if id in self._known]
+        local = self._local_candidates(index)
+        others = [s.signature for s in stored] + [self.signatures[i] for i in local]
+        scores = similarities(mine, others)
+        found: list[tuple[datetime | None, int, UUID, float]] = [
+            (s.created_at, 0, s.id, score)
+            for s, score in zip(stored, scores[: len(stored)], strict=True)
+        ]
+        found += [
+            (None, i, self._accepted[i][0], score)
+            for i, score in zip(local, scores[len(stored) :], strict=True)
+        ]
         hits = [hit for hit in found if hit[3] >= self.dedup.threshold]
         if not hits:
             return None

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import re
 import zlib
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from functools import lru_cache
 
@@ -46,7 +46,7 @@ class Side:
 
     @classmethod
     def from_bytes(cls, raw: bytes, shingles: int) -> Side:
-        return cls(np.frombuffer(raw, dtype=_DTYPE).astype(np.uint64), shingles)
+        return cls(np.frombuffer(raw, dtype=_DTYPE), shingles)
 
 
 @dataclass(frozen=True)
@@ -99,7 +99,7 @@ def side(texts: Iterable[str]) -> Side:
     )
     if union:
         minhash.update_batch(union)
-    return Side(minhash.hashvalues.astype(np.uint64), len(union))
+    return Side(minhash.hashvalues.astype(_DTYPE), len(union))
 
 
 def signature(turns: Iterable[tuple[str, object]]) -> Signature:
@@ -118,6 +118,32 @@ def side_similarity(a: Side, b: Side) -> float | None:
     if a.empty or b.empty:
         return 0.0
     return float(np.count_nonzero(a.values == b.values)) / NUM_PERM
+
+
+def similarities(mine: Signature, others: Sequence[Signature]) -> list[float]:
+    """`similarity(mine, other)` for each of `others`, in one vectorised pass."""
+    if not others:
+        return []
+    sides = []
+    for pick in (_user, _assistant):
+        me, theirs = pick(mine), [pick(other) for other in others]
+        equal = np.count_nonzero(np.stack([t.values for t in theirs]) == me.values, axis=1)
+        empty = np.array([t.empty for t in theirs])
+        values = np.where(empty | me.empty, 0.0, equal / NUM_PERM)
+        sides.append((values, ~(empty & me.empty)))
+    (user, user_known), (assistant, assistant_known) = sides
+    both = np.minimum(user, assistant)
+    one = np.where(user_known, user, np.where(assistant_known, assistant, 0.0))
+    result: list[float] = np.where(user_known & assistant_known, both, one).tolist()
+    return result
+
+
+def _user(signature: Signature) -> Side:
+    return signature.user
+
+
+def _assistant(signature: Signature) -> Side:
+    return signature.assistant
 
 
 def similarity(a: Signature, b: Signature) -> float:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from shared.dedup.index import bands_for
-from shared.dedup.signature import shingles, signature, similarity
+from shared.dedup.signature import shingles, signature, similarities, similarity
 from tests.quality.dedup_support import pairs, paraphrase
 
 
@@ -65,3 +65,14 @@ def test_bands_cover_the_signature() -> None:
     b, r = bands_for(0.8)
     assert b * r <= 128
     assert (b > 1, r > 1) == (True, True)
+
+
+def test_the_vectorised_similarities_agree_with_similarity() -> None:
+    silent = [(user, "🙂") for user, _ in pairs(1)]
+    others = [
+        signature(_turns(texts))
+        for texts in (pairs(1), paraphrase(pairs(1), 4), pairs(2), silent, [("", "")])
+    ]
+    for mine in others:
+        assert similarities(mine, others) == [similarity(mine, other) for other in others]
+    assert similarities(others[0], []) == []
