@@ -48,6 +48,19 @@ _LOCK_SECONDS = 30
 _POLL_SECONDS = 0.05
 _RELEASE = "if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('del', KEYS[1]) end"
 _PER_BAND = 16
+# KEYS: band keys; ARGV[k]: the 32-byte members for KEYS[k], concatenated.
+_ADD = """
+for k = 1, #KEYS do
+  local blob, args = ARGV[k], {}
+  for i = 1, #blob, 32 do
+    args[#args + 1] = 0
+    args[#args + 1] = string.sub(blob, i, i + 31)
+    if #args >= 1000 then redis.call('ZADD', KEYS[k], unpack(args)); args = {} end
+  end
+  if #args > 0 then redis.call('ZADD', KEYS[k], unpack(args)) end
+end
+return 1
+"""
 # KEYS: the 2·b band keys, then the ready marker. ARGV[1]: members per band; then 2·b digests
 # per signature ('' for an empty side). Returns, per signature, the members of its bands (a
 # member once per band it shares), or false when the index is not marked ready.
@@ -115,7 +128,7 @@ class BandIndex:
         keys = self._band_keys(owner_id)
         members: dict[str, list[bytes]] = {key: [] for key in keys}
         for id, signature, created_at in entries:
-            suffix = _stamp(created_at) + id.bytes
+            suffix = _stamp(created_at) + id.bytes  # 8 + 8 + 16 = the _ADD script's 32 bytes
             for key, digest in zip(keys, self.digests(signature), strict=True):
                 if digest is not None:
                     members[key].append(digest + suffix)
@@ -128,10 +141,10 @@ class BandIndex:
         }
         if not members:
             return
-        pipe = self.redis.pipeline(transaction=False)
-        for key, values in members.items():
-            pipe.zadd(key, dict.fromkeys(values, 0))
-        await pipe.execute()
+        # One argument per band key (its members concatenated): the client's encoding work
+        # stays small however many conversations a batch or a rebuild chunk holds.
+        script = self.redis.register_script(_ADD)
+        await script(keys=list(members), args=[b"".join(values) for values in members.values()])
 
     async def remove(self, owner_id: UUID, entries: Sequence[Entry]) -> None:
         """Take conversations out of their bands."""
