@@ -209,11 +209,13 @@ class BandIndex:
         # Cleared before the snapshot is read: a conversation committed after the snapshot
         # adds itself after its commit, so nothing committed is lost between the two.
         await self.redis.delete(*self._band_keys(owner_id))
-        count = 0
+        count, writing = 0, 0.0
         async with loader(owner_id) as chunks:
             async for chunk in chunks:
+                began = time.monotonic()
                 await self.add(owner_id, chunk)
                 await self.redis.expire(lock, _LOCK_SECONDS)
+                writing += time.monotonic() - began
                 count += len(chunk)
         await self.redis.set(f"{self._base(owner_id)}:ready", "1")
         log.info(
@@ -221,6 +223,7 @@ class BandIndex:
             owner_id=str(owner_id),
             conversations=count,
             seconds=round(time.monotonic() - started, 3),
+            redis_seconds=round(writing, 3),
         )
 
     async def invalidate(self, owner_id: UUID) -> None:
