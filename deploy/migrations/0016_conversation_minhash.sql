@@ -5,7 +5,8 @@
 -- over the normalised 3-word shingles of the user turns and of the assistant turns (system
 -- prompts excluded); *_shingles = how many distinct shingles (0 = that side has no text).
 -- A deleted conversation's row goes with it (hard delete: cascade; soft delete: the API deletes
--- it in the same transaction), so it can no longer be matched.
+-- it in the same transaction), so it can no longer be matched. created_at is the
+-- conversation's own (the rebuild orders band members by it).
 CREATE TABLE conversation_minhash (
     conversation_id       uuid PRIMARY KEY REFERENCES conversations (id) ON DELETE CASCADE,
     owner_id              uuid NOT NULL REFERENCES users (id) ON DELETE CASCADE,

@@ -12,13 +12,12 @@ import asyncpg
 from shared.dedup.signature import NUM_PERM, Side, Signature
 
 _COLUMNS = "m.conversation_id, m.user_signature, m.user_shingles, m.assistant_signature, "
-_COLUMNS += "m.assistant_shingles, c.created_at"
-# Only live conversations can be matched: a soft-deleted one's row is removed with it, and the
-# join also hides any row a crash left between the two statements.
-_LIVE = (
-    "FROM conversation_minhash m JOIN conversations c ON c.id = m.conversation_id "
-    f"WHERE c.deleted_at IS NULL AND m.num_perm = {NUM_PERM}"
-)
+_COLUMNS += "m.assistant_shingles, m.created_at"
+# A row lives exactly as long as its conversation is live: written in the transaction that
+# inserts the conversation (with its created_at), deleted in the one that soft-deletes it, and
+# cascaded by a hard delete. So no join with conversations is needed (the rebuild reads a
+# whole tenant, where a join cost a plan the planner could get badly wrong).
+_LIVE = f"FROM conversation_minhash m WHERE m.num_perm = {NUM_PERM}"
 
 
 @dataclass(frozen=True)
@@ -37,17 +36,19 @@ def _stored(row: asyncpg.Record) -> Stored:
 
 
 async def insert(
-    conn: asyncpg.Connection, owner_id: UUID, rows: Sequence[tuple[UUID, Signature, object]]
+    conn: asyncpg.Connection,
+    owner_id: UUID,
+    rows: Sequence[tuple[UUID, Signature, datetime | None]],
 ) -> None:
-    """Store signatures, one round trip for all of them."""
+    """Store (id, signature, the conversation's created_at) rows, in one round trip."""
     if not rows:
         return
     await conn.execute(
         """INSERT INTO conversation_minhash (conversation_id, owner_id, num_perm, user_signature,
-                  user_shingles, assistant_signature, assistant_shingles)
-           SELECT id, $2, $3, us, un, asig, an
-             FROM unnest($1::uuid[], $4::bytea[], $5::int[], $6::bytea[], $7::int[])
-                  AS t(id, us, un, asig, an)""",
+                  user_shingles, assistant_signature, assistant_shingles, created_at)
+           SELECT id, $2, $3, us, un, asig, an, coalesce(at, now())
+             FROM unnest($1::uuid[], $4::bytea[], $5::int[], $6::bytea[], $7::int[],
+                         $8::timestamptz[]) AS t(id, us, un, asig, an, at)""",
         [row[0] for row in rows],
         owner_id,
         NUM_PERM,
@@ -55,6 +56,7 @@ async def insert(
         [row[1].user.shingles for row in rows],
         [row[1].assistant.to_bytes() for row in rows],
         [row[1].assistant.shingles for row in rows],
+        [row[2] for row in rows],
     )
 
 
@@ -83,9 +85,8 @@ async def stream(conn: asyncpg.Connection, batch: int = 1000) -> AsyncIterator[l
 async def delete(conn: asyncpg.Connection, ids: Sequence[UUID]) -> list[Stored]:
     """Remove signatures (a soft delete); returns what was removed, for the Redis index."""
     rows = await conn.fetch(
-        f"""DELETE FROM conversation_minhash m USING conversations c
-             WHERE c.id = m.conversation_id AND m.conversation_id = ANY($1::uuid[])
-         RETURNING {_COLUMNS}""",
+        f"DELETE FROM conversation_minhash m WHERE m.conversation_id = ANY($1::uuid[]) "
+        f"RETURNING {_COLUMNS}",
         list(ids),
     )
     return [_stored(row) for row in rows]
