@@ -79,6 +79,9 @@ class Settings(BaseSettings):
     llm_rate_safety_margin_seconds: float = Field(default=1.0, ge=0)
     llm_expected_output_tokens: int = Field(default=2000, gt=0)
     generation_quality_threshold: float = Field(default=6.0, ge=0, le=10)
+    # Near-duplicates (issue 13): estimated Jaccard of both the user and the assistant shingles
+    # at or above this marks a conversation as a copy of the earliest such earlier one.
+    dedup_threshold: float = Field(default=0.8, gt=0, le=1)
     generation_max_items: int = Field(default=1000, ge=1)
     generator_max_jobs: int = Field(default=10, ge=1)
     generator_job_timeout_seconds: float = Field(default=300.0, gt=0)

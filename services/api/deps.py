@@ -18,6 +18,7 @@ from services.api.resources import ApiResources
 from services.api.transactions import committed_transaction
 from shared.db.pool import acquire
 from shared.db.repositories import users as users_repo
+from shared.dedup.service import Deduplicator
 from shared.errors import RateLimited, Unauthorized
 from shared.logging import get_logger
 from shared.models.user import Principal
@@ -65,11 +66,17 @@ async def get_http(resources: ResourcesDep) -> httpx.AsyncClient:
     return resources.http
 
 
+async def get_dedup(resources: ResourcesDep) -> Deduplicator:
+    """The near-duplicate index (signatures in PostgreSQL, LSH bands in Redis)."""
+    return Deduplicator(resources.pool, resources.redis, resources.settings)
+
+
 SettingsDep = Annotated[Settings, Depends(get_settings_dep)]
 PoolDep = Annotated[asyncpg.Pool, Depends(get_pool)]
 QueueDep = Annotated[ArqRedis, Depends(get_redis)]
 StorageDep = Annotated[ObjectStore, Depends(get_storage)]
 HttpDep = Annotated[httpx.AsyncClient, Depends(get_http)]
+DedupDep = Annotated[Deduplicator, Depends(get_dedup)]
 
 
 _INVALID_KEY = "invalid API key"

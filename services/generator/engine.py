@@ -37,6 +37,7 @@ from services.generator.llm.retry import RetryAction, decide
 from services.generator.parsing import GenerationParseError, ParsedGeneration, extract_conversation
 from services.generator.providers import Fleet
 from shared.conversations.continuation import next_role
+from shared.dedup.service import Deduplicator
 from shared.llm.limiter import LimiterTimeoutError, Permit
 from shared.llm.pricing import CacheTtl, Usage, cost_usd, list_cost_usd, table_for
 from shared.logging import get_logger
@@ -128,6 +129,7 @@ class ItemRun:
         self.batch, self.item = claimed
         self.request: ItemRequest = self.item.request
         self.settings = fleet.settings
+        self.dedup = Deduplicator(pool, fleet.redis, fleet.settings)
         self.spent = self.item.cost_usd
         self.plain_429 = 0
         self.attempt_id: UUID | None = None
@@ -332,7 +334,10 @@ class ItemRun:
         )
         draft = build_draft(self.ref, self.request, produced)
         landed = await held(
-            lambda: land(self.pool, self.storage, self.ref, draft, entry, self.request.template_id),
+            lambda: land(
+                self.pool, self.storage, self.dedup, self.ref, draft, entry,
+                self.request.template_id,
+            ),
             deadline=self.budget.deadline, what="land",
         )  # fmt: skip
         if landed is not None and self.on_landed is not None:

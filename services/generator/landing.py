@@ -30,6 +30,7 @@ from shared.conversations.store import (
 )
 from shared.db.pool import tenant_transaction
 from shared.db.repositories import generation as repo
+from shared.dedup.service import Check, Deduplicator
 from shared.logging import get_logger
 from shared.models.conversation import Conversation, ConversationDraft, ConversationStatus
 from shared.models.generation import ItemRequest, ItemStatus, NewLog
@@ -111,19 +112,22 @@ def _fallback_title(request: ItemRequest) -> str:
 async def land(
     pool: asyncpg.Pool,
     storage: ObjectStore,
+    dedup: Deduplicator,
     ref: ItemRef,
     draft: ConversationDraft,
     attempt: NewLog,
     template_id: UUID | None,
 ) -> UUID | None:
-    """Store the conversation, book its call and complete the item; None if it was lost."""
+    """Store the conversation (checked for near-duplicates), book its call and complete the
+    item; None if it was lost."""
+    check = await dedup.check(ref.owner_id, [draft])
     try:
-        return await _store(pool, storage, ref, draft, attempt, template_id)
+        return await _store(pool, storage, check, ref, draft, attempt, template_id)
     except asyncpg.ForeignKeyViolationError:
         # A source (template, scenario, edge case, parent) was deleted while the item ran:
         # keep the conversation, without the reference.
         log.warning("generator.item.source_deleted")
-        return await _store(pool, storage, ref, detached(draft), attempt, None)
+        return await _store(pool, storage, check, ref, detached(draft), attempt, None)
 
 
 def detached(draft: ConversationDraft) -> ConversationDraft:
@@ -135,6 +139,7 @@ def detached(draft: ConversationDraft) -> ConversationDraft:
 async def _store(
     pool: asyncpg.Pool,
     storage: ObjectStore,
+    check: Check,
     ref: ItemRef,
     draft: ConversationDraft,
     attempt: NewLog,
@@ -143,7 +148,7 @@ async def _store(
     doc = encode(ref.owner_id, draft)
     await upload(storage, doc)
     try:
-        conversation = await _insert(pool, ref, draft, doc, attempt, template_id)
+        conversation = await _insert(pool, check, ref, draft, doc, attempt, template_id)
     except (ItemAlreadyStored, DuplicateConversation, _LeaseLost) as exc:
         await discard(storage, doc.key)
         log.info("generator.item.already_landed", reason=type(exc).__name__)
@@ -152,12 +157,14 @@ async def _store(
     except BaseException:
         await discard(storage, doc.key)
         raise
+    await check.publish()
     _observe(draft)
     return conversation.id
 
 
 async def _insert(
     pool: asyncpg.Pool,
+    check: Check,
     ref: ItemRef,
     draft: ConversationDraft,
     doc: EncodedDocument,
@@ -169,7 +176,9 @@ async def _insert(
         # already booked as lost (reserved cost) is booked again only by the difference.
         cost = attempt.cost_usd - await already_booked(conn, ref, attempt)
         await repo.settle(conn, ref.batch_id, cost=cost, completed=1)
-        conversation = await insert_row(conn, ref.owner_id, draft, doc, action="generated")
+        await check.load(conn)
+        marked = check.mark(0, draft)
+        conversation = await insert_row(conn, ref.owner_id, marked, doc, action="generated")
         item = await repo.finish_item(
             conn, ref.batch_id, ref.index, status=ItemStatus.COMPLETED, lease_id=ref.lease_id,
             conversation_id=conversation.id, add_cost=cost, add_attempt=True, counted=True,
@@ -177,6 +186,8 @@ async def _insert(
         if item is None:
             raise _LeaseLost
         await write_log(conn, ref, template_id, attempt, conversation.id)
+        check.accept(0, conversation.id, conversation.created_at)
+        await check.save(conn)
         return conversation
 
 

@@ -64,11 +64,13 @@ class MissingKeyProvider:
 
 @dataclass(frozen=True)
 class Fleet:
-    """Per-process generation services: the provider and, for Claude, the shared limiter."""
+    """Per-process generation services: the provider, for Claude the shared limiter, and the
+    Redis client (limiter, near-duplicate index)."""
 
     settings: Settings
     provider: Provider
     limiter: FleetLimiter | None
+    redis: Redis
 
     @property
     def offline(self) -> bool:
@@ -109,13 +111,13 @@ def build_fleet(http: httpx.AsyncClient, redis: Redis, settings: Settings) -> Fl
     """Provider plus limiter (the offline provider protects no API, so it skips the limiter)."""
     provider = build_provider(http, settings)
     limiter = None if isinstance(provider, OfflineProvider) else build_limiter(redis, settings)
-    return Fleet(settings=settings, provider=provider, limiter=limiter)
+    return Fleet(settings=settings, provider=provider, limiter=limiter, redis=redis)
 
 
 def build_judge_fleet(http: httpx.AsyncClient, redis: Redis, settings: Settings) -> Fleet:
     """The judge's provider (JUDGE_MODEL, or the offline judge) behind the same fleet limiter."""
     if settings.offline_llm:
-        return Fleet(settings=settings, provider=OfflineJudge(), limiter=None)
+        return Fleet(settings=settings, provider=OfflineJudge(), limiter=None, redis=redis)
     provider: Provider = MissingKeyProvider(settings.judge_model)
     if settings.anthropic_api_key is not None:
         provider = ClaudeClient(
@@ -123,7 +125,9 @@ def build_judge_fleet(http: httpx.AsyncClient, redis: Redis, settings: Settings)
             base_url=settings.anthropic_base_url, model=settings.judge_model,
             anthropic_version=settings.anthropic_version, timeout=settings.llm_timeout_seconds,
         )  # fmt: skip
-    return Fleet(settings=settings, provider=provider, limiter=build_limiter(redis, settings))
+    return Fleet(
+        settings=settings, provider=provider, limiter=build_limiter(redis, settings), redis=redis
+    )
 
 
 def announce(settings: Settings) -> None:

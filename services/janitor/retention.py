@@ -10,6 +10,7 @@ from services.janitor.context import Counts, JanitorDeps, for_each_owner
 from shared.conversations.store import hard_delete
 from shared.db.pool import tenant_transaction
 from shared.db.repositories import conversations as conversations_repo
+from shared.dedup.service import Deduplicator
 from shared.logging import get_logger
 
 log = get_logger(__name__)
@@ -52,7 +53,8 @@ async def _apply(
         else:
             # Row first, then object (the shared delete path); an object left behind by a
             # storage failure is an orphan that reconcile removes.
-            done = await hard_delete(deps.pool, deps.storage, owner, conversation_id)
+            dedup = Deduplicator(deps.pool, deps.redis, deps.settings)
+            done = await hard_delete(deps.pool, deps.storage, owner, conversation_id, dedup=dedup)
     except Exception as exc:
         counts.add("failed")
         log.warning(

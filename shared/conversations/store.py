@@ -14,6 +14,7 @@ import orjson
 
 from shared.db.pool import tenant_transaction
 from shared.db.repositories import conversations as repo
+from shared.dedup.service import Deduplicator, detach
 from shared.errors import Conflict
 from shared.logging import get_logger
 from shared.models.conversation import Conversation, ConversationDraft
@@ -100,27 +101,52 @@ async def store_conversation(
     owner_id: UUID,
     draft: ConversationDraft,
     *,
+    dedup: Deduplicator | None,
     action: str = "imported",
 ) -> Conversation:
-    """Write the object, then one transaction; delete the object again if it fails."""
+    """Near-duplicate check, the object, then one transaction; the object goes if that fails.
+
+    Every import passes `dedup`; None (no check, no signature) is for test fixtures only.
+    """
+    check = await dedup.check(owner_id, [draft]) if dedup else None
     doc = encode(owner_id, draft)
     await upload(storage, doc)
     try:
         async with tenant_transaction(pool, owner_id) as conn:
-            return await insert_row(conn, owner_id, draft, doc, action=action)
+            if check is None:
+                return await insert_row(conn, owner_id, draft, doc, action=action)
+            await check.load(conn)
+            stored = await insert_row(conn, owner_id, check.mark(0, draft), doc, action=action)
+            check.accept(0, stored.id, stored.created_at)
+            await check.save(conn)
     except BaseException:
         await discard(storage, doc.key)
         raise
+    await check.publish()
+    return stored
 
 
 async def hard_delete(
-    pool: asyncpg.Pool, storage: ObjectStore, owner_id: UUID, conversation_id: UUID
+    pool: asyncpg.Pool,
+    storage: ObjectStore,
+    owner_id: UUID,
+    conversation_id: UUID,
+    *,
+    dedup: Deduplicator | None = None,
 ) -> bool:
-    """Delete row, turns, reviews and versions, then every version's object; False when there
-    was no such row."""
+    """Delete row, turns, reviews, versions and signature, then every version's object; False
+    when there was no such row.
+
+    Its copies are unlinked (duplicate_of and duplicate_similarity both cleared); with `dedup`
+    it also leaves the Redis index at once (without, its band entries point at nothing and
+    lookups ignore them).
+    """
     async with tenant_transaction(pool, owner_id) as conn:
+        removed = await detach(conn, [conversation_id])
         keys = await repo.delete_row(conn, conversation_id)
     if keys is None:
         return False
+    if dedup is not None:
+        await dedup.forget(owner_id, removed)
     await asyncio.gather(*(discard(storage, key) for key in keys))
     return True

@@ -62,6 +62,7 @@ def scope_of(export: ExportLog) -> Scope:
         export.scope,
         filters=ConversationFilters.model_validate(export.filters) if export.filters else None,
         selected_ids=export.selected_ids,
+        exclude_near_duplicates=export.export_config.exclude_near_duplicates,
     )
 
 

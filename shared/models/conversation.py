@@ -135,6 +135,9 @@ class ConversationDraft(BaseModel):
     appropriateness_score: FivePoint | None = None
     brand_voice_score: FivePoint | None = None
     quality_source: QualitySource | None = None
+    # Set by the near-duplicate check as the conversation lands (shared/dedup).
+    duplicate_of: UUID | None = None
+    duplicate_similarity: Unit | None = None
     turns: list[TurnDraft] = Field(default_factory=list)
     document: dict[str, Any] = Field(default_factory=dict)
 

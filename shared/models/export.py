@@ -86,6 +86,10 @@ class ExportConfig(BaseModel):
     include_approval_history: bool = False
     include_parent_references: bool = False
     include_full_content: bool = True
+    exclude_near_duplicates: bool = Field(
+        default=False,
+        description="leave out conversations marked as a near-duplicate of an earlier one",
+    )
     compress: bool = Field(default=False, description='gzip the file (`true` or `"gzip"`)')
     target: ExportTarget = Field(
         default=ExportTarget.OPENAI, description="the trainer a JSONL file is compiled for"

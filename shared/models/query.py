@@ -37,6 +37,8 @@ class ConversationFilters(ScoreFilters):
     created_from: datetime | None = None
     created_to: datetime | None = None
     flagged: bool | None = None
+    # true: only conversations marked as a near-duplicate of an earlier one; false: none of them.
+    near_duplicates: bool | None = None
     q: Text | None = Field(default=None, min_length=1, max_length=500)
 
     @model_validator(mode="after")

@@ -66,6 +66,7 @@ class ConversationScores(BaseModel):
     judge_model: str | None = None
     judge_error: str | None = None
     judged_at: datetime | None = None
+    # The earlier conversation this one nearly copies and their similarity (shared/dedup).
     duplicate_of: UUID | None = None
     duplicate_similarity: Score = None
 

@@ -38,7 +38,7 @@ async def store_generated(
         persona="busy parent", quality_score=7.5, model="claude-test-model",
         quality_metrics={"coherence": 8.0, "empathy": 7.0},
     )  # fmt: skip
-    conv = await store_conversation(pool, storage, owner_id, draft)
+    conv = await store_conversation(pool, storage, owner_id, draft, dedup=None)
     async with tenant_transaction(pool, owner_id) as conn:
         template_id = await conn.fetchval(
             "INSERT INTO templates (owner_id, name, user_prompt_template) "

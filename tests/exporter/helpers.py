@@ -82,7 +82,7 @@ async def store(
     pool: asyncpg.Pool, storage: ObjectStore, owner_id: UUID, raw: bytes, *, status: str
 ) -> Conversation:
     """Import a seed file the one supported way, then set its review status."""
-    conv = await store_conversation(pool, storage, owner_id, parse_seed_bytes(raw))
+    conv = await store_conversation(pool, storage, owner_id, parse_seed_bytes(raw), dedup=None)
     if status != conv.status.value:
         await set_status(pool, owner_id, [conv.id], status)
     return conv

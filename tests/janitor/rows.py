@@ -106,4 +106,4 @@ async def conversation(pool: asyncpg.Pool, storage: ObjectStore, owner: UUID) ->
     """A stored conversation (object + row) from the kit's seed file."""
     draft = parse_seed_bytes((FIXTURE / "fp-anxious-investor-001.json").read_bytes())
     unique = draft.model_copy(update={"conversation_id": f"janitor-{uuid.uuid4().hex[:12]}"})
-    return await store_conversation(pool, storage, owner, unique)
+    return await store_conversation(pool, storage, owner, unique, dedup=None)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 from uuid import UUID
 
-from fastapi import APIRouter, Request, Response
+from fastapi import APIRouter, BackgroundTasks, Request, Response
 from fastapi.responses import RedirectResponse
 from starlette.datastructures import FormData, QueryParams
 
@@ -15,6 +15,8 @@ from services.api.console.exports import dialog
 from services.api.console.render import render, set_flash
 from services.api.console.routing import ConsoleRoute
 from services.api.conversations import service
+from services.api.deps import DedupDep
+from shared.db.repositories.minhash import Stored
 from shared.errors import ValidationFailed
 from shared.models.conversation import ConversationStatus, Tier
 from shared.models.query import ConversationFilters
@@ -83,7 +85,13 @@ def _ids(form: FormData) -> list[UUID]:
 
 
 @router.post("/conversations/bulk")
-async def bulk(request: Request, session: CsrfDep, conn: ConsoleConnDep) -> Response:
+async def bulk(
+    request: Request,
+    session: CsrfDep,
+    conn: ConsoleConnDep,
+    dedup: DedupDep,
+    background: BackgroundTasks,
+) -> Response:
     """Twin of POST /v1/conversations/bulk-action (plus a step to confirm or give a reason)."""
     form = await request.form()
     action = str(form.get("action") or "")
@@ -117,7 +125,11 @@ async def bulk(request: Request, session: CsrfDep, conn: ConsoleConnDep) -> Resp
             "reason": reason,
         }
         return render(request, "bulk_confirm.html", context)
-    results = await service.bulk(conn, session.user_id, session.user_id, action, ids, reason)
+    removed: list[Stored] = []
+    results = await service.bulk(
+        conn, session.user_id, session.user_id, action, ids, reason, removed
+    )
+    background.add_task(dedup.forget, session.user_id, removed)  # after the commit
     failed = [r for r in results if not r.ok]
     response = RedirectResponse(back, status_code=303)
     note = f"{_DONE[action]} {len(results) - len(failed)} conversation(s)."

@@ -15,7 +15,7 @@ PAGE_SIZES = (10, 25, 50, 100)
 _MULTI = ("status", "tier", "quality_source")
 _SINGLE = (
     "persona", "emotion", "topic", "q", "quality_min", "quality_max", "quality_overall_min",
-    "quality_overall_max", "flagged",
+    "quality_overall_max", "flagged", "near_duplicates",
 )  # fmt: skip
 # Pairs whose min > max is one model-level error without a location: the min is dropped.
 _RANGES = (("quality_min", "quality_max"), ("quality_overall_min", "quality_overall_max"))
@@ -42,7 +42,9 @@ _LABELS = {
     "quality_overall_max": "Judge overall ≤",
     "quality_source": "Scored by",
     "flagged": "Flagged",
+    "near_duplicates": "Near-duplicates",
 }
+_VALUE_LABELS = {"near_duplicates": {"true": "only", "false": "hidden"}}
 
 
 @dataclass
@@ -70,7 +72,7 @@ class ListView:
                     {
                         "key": key,
                         "label": _LABELS[key],
-                        "value": str(item),
+                        "value": _VALUE_LABELS.get(key, {}).get(str(item), str(item)),
                         "remove": {**self.base, key: rest},
                     }
                 )

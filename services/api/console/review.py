@@ -99,6 +99,7 @@ async def page(
     context: dict[str, Any] = {
         "title": detail.title or detail.conversation_id,
         "queue": queue,
+        "original": await service.original_of(conn, detail),
         "next_id": await neighbour(conn, owner, detail, queue=queue, forward=True),
         "prev_id": await neighbour(conn, owner, detail, queue=queue, forward=False),
         "form_error": form_error or {},

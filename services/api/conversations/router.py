@@ -26,6 +26,7 @@ from services.api.conversations.schemas import (
 )
 from services.api.conversations.score_params import score_filter_params
 from services.api.deps import (
+    DedupDep,
     PoolDep,
     PrincipalDep,
     QueueDep,
@@ -40,6 +41,7 @@ from services.api.pagination import CursorQuery, LimitQuery
 from services.api.quality import service as quality_service
 from services.api.transactions import committed_transaction
 from shared.db.repositories import conversations as repo
+from shared.db.repositories.minhash import Stored
 from shared.errors import ValidationFailed
 from shared.models.bounds import INT4_MAX
 from shared.models.conversation import ConversationStatus, Tier
@@ -75,6 +77,10 @@ async def list_filters(  # async: FastAPI would run a plain def in its threadpoo
     created_from: datetime | None = None,
     created_to: datetime | None = None,
     flagged: bool | None = None,
+    near_duplicates: Annotated[
+        bool | None,
+        Query(description="true: only near-duplicates of an earlier conversation; false: none"),
+    ] = None,
     q: Annotated[Text | None, Query(min_length=1, max_length=500)] = None,
     scores: Annotated[dict[str, Any], Depends(score_filter_params)] = {},  # noqa: B006
 ) -> ConversationFilters:
@@ -83,7 +89,8 @@ async def list_filters(  # async: FastAPI would run a plain def in its threadpoo
         return ConversationFilters(
             status=status, tier=tier, persona=persona, emotion=emotion, topic=topic,
             quality_min=quality_min, quality_max=quality_max, created_from=created_from,
-            created_to=created_to, flagged=flagged, q=q, **scores,
+            created_to=created_to, flagged=flagged, near_duplicates=near_duplicates, q=q,
+            **scores,
         )  # fmt: skip
     except ValidationError as exc:
         raise ValidationFailed("invalid filters", details=_filter_problems(exc)) from exc
@@ -115,19 +122,19 @@ FiltersDep = Annotated[ConversationFilters, Depends(list_filters)]
     responses=errors(409),
 )
 async def import_conversation(
-    request: Request, principal: PrincipalDep, pool: PoolDep, storage: StorageDep
+    request: Request, principal: PrincipalDep, pool: PoolDep, storage: StorageDep, dedup: DedupDep
 ) -> ConversationDetail:
     """Import one seed-format file; 422 lists every problem by JSON path."""
     raw = await request.body()
-    return await service.import_one(pool, storage, principal.user_id, raw)
+    return await service.import_one(pool, storage, dedup, principal.user_id, raw)
 
 
 @router.post("/batch", response_model=BatchResult)
 async def import_batch(
-    body: BatchImport, principal: PrincipalDep, pool: PoolDep, storage: StorageDep
+    body: BatchImport, principal: PrincipalDep, pool: PoolDep, storage: StorageDep, dedup: DedupDep
 ) -> BatchResult:
     """Import many files; each item gets its own result and one bad item blocks none."""
-    results = await service.import_batch(pool, storage, principal.user_id, body.items)
+    results = await service.import_batch(pool, storage, dedup, principal.user_id, body.items)
     created = sum(result.ok for result in results)
     return BatchResult(results=results, created=created, failed=len(results) - created)
 
@@ -158,14 +165,18 @@ async def bulk_action(
     pool: PoolDep,
     queue: QueueDep,
     settings: SettingsDep,
+    dedup: DedupDep,
 ) -> BulkResult:
     """Approve, reject (with a reason), archive, delete or score (judge) many conversations."""
     if body.action == "score":
         return await quality_service.bulk_score(pool, queue, settings, principal.user_id, body.ids)
+    removed: list[Stored] = []
     async with committed_transaction(pool, principal.user_id) as conn:
         results = await service.bulk(
-            conn, principal.user_id, principal.user_id, body.action, body.ids, body.reason
-        )
+            conn, principal.user_id, principal.user_id, body.action, body.ids, body.reason,
+            removed,
+        )  # fmt: skip
+    await dedup.forget(principal.user_id, removed)  # committed: the index follows
     succeeded = sum(result.ok for result in results)
     return BulkResult(results=results, succeeded=succeeded, failed=len(results) - succeeded)
 
@@ -227,8 +238,9 @@ async def delete_conversation(
     principal: PrincipalDep,
     pool: PoolDep,
     storage: StorageDep,
+    dedup: DedupDep,
     hard: bool = False,
 ) -> Response:
     """Soft delete; `?hard=true` also removes the stored file and the turns."""
-    await service.delete(pool, storage, principal.user_id, id, hard=hard)
+    await service.delete(pool, storage, dedup, principal.user_id, id, hard=hard)
     return Response(status_code=204)

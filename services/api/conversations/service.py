@@ -27,6 +27,8 @@ from shared.db.repositories import conversation_queries as queries
 from shared.db.repositories import conversation_stats as stat_counters
 from shared.db.repositories import conversations as repo
 from shared.db.repositories import score_queries
+from shared.db.repositories.minhash import Stored
+from shared.dedup.service import Check, Deduplicator, detach
 from shared.errors import DomainError, NotFound
 from shared.models.conversation import Conversation, ConversationDraft
 from shared.models.conversation import ConversationStatus as S
@@ -45,19 +47,20 @@ def _not_found(id: UUID) -> NotFound:
 
 
 async def import_one(
-    pool: asyncpg.Pool, storage: ObjectStore, owner_id: UUID, raw: bytes
+    pool: asyncpg.Pool, storage: ObjectStore, dedup: Deduplicator, owner_id: UUID, raw: bytes
 ) -> ConversationDetail:
-    """Validate one file and store it atomically."""
+    """Validate one file, check it for near-duplicates and store it atomically."""
     draft = parse_seed_bytes(raw)
-    stored = await store.store_conversation(pool, storage, owner_id, draft)
+    stored = await store.store_conversation(pool, storage, owner_id, draft, dedup=dedup)
     async with tenant_transaction(pool, owner_id) as conn:
         return await detail(conn, stored.id)
 
 
 async def import_batch(
-    pool: asyncpg.Pool, storage: ObjectStore, owner_id: UUID, items: list[Any]
-) -> list[BatchItemResult]:
-    """Store every valid item; report each item's outcome in order."""
+    pool: asyncpg.Pool, storage: ObjectStore, dedup: Deduplicator, owner_id: UUID,
+    items: list[Any],
+) -> list[BatchItemResult]:  # fmt: skip
+    """Store every valid item (near-duplicates marked); report each item's outcome in order."""
     results: dict[int, BatchItemResult] = {}
     drafts: dict[int, ConversationDraft] = {}
     for index, item in enumerate(items):
@@ -65,20 +68,24 @@ async def import_batch(
             drafts[index] = parse_seed_document(item)
         except DomainError as exc:
             results[index] = BatchItemResult(index=index, ok=False, error=exc.to_body()["error"])
+    check = await dedup.check(owner_id, list(drafts.values()))
     docs = {index: store.encode(owner_id, draft) for index, draft in drafts.items()}
     await _upload_all(storage, list(docs.values()))
     committed = False
     try:
         async with tenant_transaction(pool, owner_id) as conn:
-            for index, doc in docs.items():
+            await check.load(conn)
+            for position, (index, doc) in enumerate(docs.items()):
                 results[index] = await _insert_with_savepoint(
-                    conn, owner_id, drafts[index], doc, index
+                    conn, owner_id, drafts[index], doc, index, check, position
                 )
+            await check.save(conn)
         committed = True
     finally:
         # Objects whose row did not commit are deleted again: all of them if the commit failed.
         orphans = [doc.key for i, doc in docs.items() if not committed or not results[i].ok]
         await asyncio.gather(*(store.discard(storage, key) for key in orphans))
+    await check.publish()
     return [results[index] for index in range(len(items))]
 
 
@@ -102,12 +109,16 @@ async def _insert_with_savepoint(
     draft: ConversationDraft,
     doc: store.EncodedDocument,
     index: int,
+    check: Check,
+    position: int,
 ) -> BatchItemResult:
+    marked = check.mark(position, draft)
     try:
         async with conn.transaction():
-            stored = await store.insert_row(conn, owner_id, draft, doc, action="imported")
+            stored = await store.insert_row(conn, owner_id, marked, doc, action="imported")
     except DomainError as exc:
         return BatchItemResult(index=index, ok=False, error=exc.to_body()["error"])
+    check.accept(position, stored.id, stored.created_at)
     return BatchItemResult(index=index, ok=True, id=stored.id)
 
 
@@ -124,6 +135,13 @@ async def detail(conn: asyncpg.Connection, id: UUID) -> ConversationDetail:
     found = await get_visible(conn, id)
     turns = await repo.turns(conn, id)
     return ConversationDetail(**found.model_dump(), turns=turns)
+
+
+async def original_of(conn: asyncpg.Connection, found: Conversation) -> Conversation | None:
+    """The earlier conversation this one nearly copies, if it is marked and still visible."""
+    if found.duplicate_of is None:
+        return None
+    return await repo.get(conn, found.duplicate_of)
 
 
 async def list_page(
@@ -201,13 +219,20 @@ async def bulk(
     action: str,
     ids: list[UUID],
     reason: str | None,
+    removed: list[Stored] | None = None,
 ) -> list[BulkItemResult]:
-    """Apply an action to each id; a failing id is reported and the others go on."""
+    """Apply an action to each id; a failing id is reported and the others go on.
+
+    Deleted conversations' signatures are appended to `removed`, for the caller to take out of
+    the near-duplicate index once the transaction has committed.
+    """
     results = []
     for id in ids:
         try:
             async with conn.transaction():
-                results.append(await _bulk_one(conn, owner_id, reviewer, action, id, reason))
+                results.append(
+                    await _bulk_one(conn, owner_id, reviewer, action, id, reason, removed)
+                )
         except DomainError as exc:
             results.append(BulkItemResult(id=id, ok=False, error=exc.to_body()["error"]))
     return results
@@ -220,26 +245,36 @@ async def _bulk_one(
     action: str,
     id: UUID,
     reason: str | None,
+    removed: list[Stored] | None,
 ) -> BulkItemResult:
     if action == "delete":
-        if not await queries.soft_delete(conn, id):
-            raise _not_found(id)
+        gone = await soft_delete(conn, id)
+        if removed is not None:
+            removed.extend(gone)
         return BulkItemResult(id=id, ok=True)
     updated = await transition(conn, owner_id, reviewer, id, _BULK_TARGETS[action], reason)
     return BulkItemResult(id=id, ok=True, status=updated.status)
 
 
+async def soft_delete(conn: asyncpg.Connection, id: UUID) -> list[Stored]:
+    """Hide a conversation and take it out of the near-duplicate index (its copies unlinked)."""
+    if not await queries.soft_delete(conn, id):
+        raise _not_found(id)
+    return await detach(conn, [id])
+
+
 async def delete(
-    pool: asyncpg.Pool, storage: ObjectStore, owner_id: UUID, id: UUID, *, hard: bool
-) -> None:
+    pool: asyncpg.Pool, storage: ObjectStore, dedup: Deduplicator, owner_id: UUID, id: UUID,
+    *, hard: bool,
+) -> None:  # fmt: skip
     """Soft delete (hidden from lists and exports), or remove row, turns and object."""
     if hard:
-        if not await store.hard_delete(pool, storage, owner_id, id):
+        if not await store.hard_delete(pool, storage, owner_id, id, dedup=dedup):
             raise _not_found(id)
         return
     async with tenant_transaction(pool, owner_id) as conn:
-        if not await queries.soft_delete(conn, id):
-            raise _not_found(id)
+        removed = await soft_delete(conn, id)
+    await dedup.forget(owner_id, removed)
 
 
 async def stats(conn: asyncpg.Connection, owner_id: UUID) -> Stats:

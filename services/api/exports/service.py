@@ -89,7 +89,12 @@ async def scope_problem(
                  "unknown_count": len(missing)},
             )  # fmt: skip
         return None
-    where = export_source.scope_for(owner_id, scope, filters=body.filters)
+    where = export_source.scope_for(
+        owner_id,
+        scope,
+        filters=body.filters,
+        exclude_near_duplicates=body.spec.exclude_near_duplicates,
+    )
     if not await export_source.any_match(conn, where):
         return ScopeProblem(
             "nothing_to_export",
@@ -149,8 +154,9 @@ async def preview(conn: asyncpg.Connection, owner_id: UUID, body: ExportRequest)
         raise ValidationFailed(problem.message, code=problem.code, details=problem.details)
     config = body.spec
     scope = export_source.scope_for(
-        owner_id, config.scope, filters=body.filters, selected_ids=body.selected_ids
-    )
+        owner_id, config.scope, filters=body.filters, selected_ids=body.selected_ids,
+        exclude_near_duplicates=config.exclude_near_duplicates,
+    )  # fmt: skip
     options = plan.render_options(config, datetime.now(UTC))
     conversations = await export_source.batch(
         conn, scope, after=None, limit=PREVIEW_SIZE, **plan.reads(options)

@@ -91,6 +91,9 @@ def where_for(owner_id: UUID, filters: ConversationFilters) -> _Where:
         where.add("is_flagged = {}", filters.flagged)
     for template, value in score_queries.filter_clauses(filters):
         where.add(template, value)
+    if filters.near_duplicates is not None:
+        test = "IS NOT NULL" if filters.near_duplicates else "IS NULL"
+        where.clauses.append(f"duplicate_of {test}")
     if filters.q:
         # Indexable (conversations_owner_search_idx) once ts_match_vq, the function of @@, is
         # LEAKPROOF: shared/db/bootstrap.py marks it when it runs as a superuser.

@@ -20,6 +20,7 @@ _DRAFT_COLUMNS = (
     "generation_item_index", "estimated_cost_usd", "actual_cost_usd", "generation_duration_ms",
     "empathy_score", "clarity_score", "appropriateness_score", "brand_voice_score",
     "quality_source",
+    "duplicate_of", "duplicate_similarity",
 )  # fmt: skip
 _INSERT_COLUMNS = ("id", "owner_id", *_DRAFT_COLUMNS, "object_key", "byte_size", "sha256")
 _INSERT_SQL = (

@@ -92,6 +92,7 @@ def scope_for(
     *,
     filters: ConversationFilters | None = None,
     selected_ids: list[UUID] | None = None,
+    exclude_near_duplicates: bool = False,
 ) -> Scope:
     """The WHERE clause that selects an export's conversations."""
     if scope is ExportScope.FILTERED:
@@ -103,6 +104,8 @@ def scope_for(
     where = where_for(owner_id, base)
     if scope is ExportScope.SELECTED:
         where.add("id = ANY({}::uuid[])", list(selected_ids or []))
+    if exclude_near_duplicates:
+        where.clauses.append("duplicate_of IS NULL")
     return Scope(where.sql, tuple(where.args))
 
 
