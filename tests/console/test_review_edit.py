@@ -4,11 +4,13 @@ from __future__ import annotations
 
 from typing import Any
 
+import asyncpg
 import httpx
 from markupsafe import escape
 
+from shared.db.pool import acquire
 from tests.console.support import sign_in
-from tests.support.factories import Account
+from tests.support.factories import Account, create_account
 from tests.support.seed_files import seed_file
 
 HOSTILE = '<script>window.__pwned=1</script> "quoted", 🙂\nsecond line'
@@ -108,3 +110,45 @@ async def test_regenerate_form_errors(client: httpx.AsyncClient, account: Accoun
     )
     assert ok.status_code == 303
     assert ok.headers["location"].startswith("/console/jobs/")
+
+
+async def test_score_with_the_judge_opens_its_quality_check_job(
+    client: httpx.AsyncClient, account: Account, db: asyncpg.Pool
+) -> None:
+    async with acquire(db) as conn:
+        other = await create_account(conn)
+    id = (await _import(client, account, "console-score"))["id"]
+    csrf = await sign_in(client, account.key)
+    page = await client.get(f"/console/conversations/{id}")
+    assert f'action="/console/conversations/{id}/score"' in page.text
+    refused = await client.post(f"/console/conversations/{id}/score")
+    assert refused.status_code == 403  # no CSRF token
+    opened = await client.post(f"/console/conversations/{id}/score", data={"csrf_token": csrf})
+    assert opened.status_code == 303
+    job_id = opened.headers["location"].removeprefix("/console/jobs/")
+    job = await client.get(f"/v1/generation-jobs/{job_id}", headers=account.headers)
+    assert job.status_code == 200, job.text
+    assert job.json()["total_items"] == 1
+    assert (await client.get(opened.headers["location"])).status_code == 200
+    stranger = (await _import(client, other, "console-score-other"))["id"]
+    missing = await client.post(
+        f"/console/conversations/{stranger}/score", data={"csrf_token": csrf}
+    )
+    assert missing.status_code == 404
+
+
+async def test_bulk_score_from_the_table_opens_one_job_for_the_selection(
+    client: httpx.AsyncClient, account: Account
+) -> None:
+    ids = [(await _import(client, account, f"console-bulk-score-{i}"))["id"] for i in range(3)]
+    csrf = await sign_in(client, account.key)
+    form = {"csrf_token": csrf, "action": "score", "ids": ids[:2]}
+    opened = await client.post("/console/conversations/bulk", data=form)
+    assert opened.status_code == 303, opened.text
+    job_id = opened.headers["location"].removeprefix("/console/jobs/")
+    job = await client.get(f"/v1/generation-jobs/{job_id}", headers=account.headers)
+    assert job.json()["total_items"] == 2
+    stranger = "00000000-0000-4000-8000-0000000000aa"
+    unknown = {"csrf_token": csrf, "action": "score", "ids": [stranger]}
+    refused = await client.post("/console/conversations/bulk", data=unknown)
+    assert (refused.status_code, refused.headers["location"]) == (303, "/console/conversations")

@@ -15,7 +15,9 @@ from services.api.console.exports import dialog
 from services.api.console.render import render, set_flash
 from services.api.console.routing import ConsoleRoute
 from services.api.conversations import service
-from services.api.deps import DedupDep
+from services.api.deps import DedupDep, PoolDep, QueueDep, SettingsDep
+from services.api.quality import service as quality
+from services.api.quality.schemas import ScoreIn
 from shared.db.repositories.minhash import Stored
 from shared.errors import ValidationFailed
 from shared.models.conversation import ConversationStatus, Tier
@@ -24,7 +26,7 @@ from shared.models.scores import QualitySource
 
 router = APIRouter(prefix="/console", route_class=ConsoleRoute, include_in_schema=False)
 MAX_BULK = 1000
-_ACTIONS = ("approve", "reject", "archive", "delete", "export")
+_ACTIONS = ("approve", "reject", "archive", "delete", "export", "score")
 _CONFIRM = ("archive", "delete")
 _DONE = {"approve": "Approved", "reject": "Rejected", "archive": "Archived", "delete": "Deleted"}
 
@@ -91,6 +93,9 @@ async def bulk(
     conn: ConsoleConnDep,
     dedup: DedupDep,
     background: BackgroundTasks,
+    pool: PoolDep,
+    queue: QueueDep,
+    settings: SettingsDep,
 ) -> Response:
     """Twin of POST /v1/conversations/bulk-action (plus a step to confirm or give a reason)."""
     form = await request.form()
@@ -112,6 +117,13 @@ async def bulk(
         return response
     if action == "export":
         return await dialog(request, session, conn, selected=ids)
+    if action == "score":  # one quality_check job for the selection: open its page
+        job = await quality.score(pool, queue, settings, session.user_id, ids, ScoreIn())
+        if job is not None:
+            return RedirectResponse(f"/console/jobs/{job.batch.id}", status_code=303)
+        response = RedirectResponse(back, status_code=303)
+        set_flash(response, "None of the selected conversations could be scored.")
+        return response
     reason = str(form.get("reason") or "").strip()[:10_000] or None
     needs_step = (action in _CONFIRM and not form.get("confirm")) or (
         action == "reject" and not reason

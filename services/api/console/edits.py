@@ -1,4 +1,5 @@
-"""Review-page edits: a turn's text inline (htmx), earlier versions, regenerate with options."""
+"""Review-page edits: a turn's text inline (htmx), earlier versions, regenerate with options,
+and asking the judge to score the conversation."""
 
 from __future__ import annotations
 
@@ -20,6 +21,8 @@ from services.api.edits.schemas import TurnEdit
 from services.api.errors import validation_details
 from services.api.generation import regenerate as regeneration
 from services.api.generation.schemas import RegenerateIn
+from services.api.quality import service as quality
+from services.api.quality.schemas import ScoreIn
 from shared.db.pool import tenant_transaction
 from shared.errors import Conflict, DomainError, ValidationFailed
 from shared.models.bounds import INT4_MAX
@@ -136,4 +139,13 @@ async def regenerate(
         }
         async with tenant_transaction(pool, session.user_id, readonly=True) as conn:
             return await page(request, session, conn, id, False, errors, 422, regen=values)
+    return RedirectResponse(f"/console/jobs/{job.id}", status_code=303)
+
+
+@router.post("/conversations/{id}/score")
+async def score(
+    id: UUID, session: CsrfDep, pool: PoolDep, queue: QueueDep, settings: SettingsDep
+) -> Response:
+    """Twin of POST /v1/conversations/{id}/score: opens the quality_check job's page."""
+    job = await quality.score_one(pool, queue, settings, session.user_id, id, ScoreIn())
     return RedirectResponse(f"/console/jobs/{job.id}", status_code=303)
