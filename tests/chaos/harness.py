@@ -162,6 +162,10 @@ def chaos_settings(database_url: str, redis_url: str, fake_url: str, root: Path,
         "metrics_host": "127.0.0.1",
         "queue_prefix": f"chaos-{uuid.uuid4().hex[:8]}",
         "environment": "development",
+        # The books count every request the fake answered as a generation attempt; the judge's
+        # own calls are a quality_check job's (tests/quality/ covers the judge under faults).
+        "judge_after_generation": False,
+        "judge_after_edit": False,
     }
     return Settings(**(values | changes))
 
