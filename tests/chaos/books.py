@@ -12,6 +12,7 @@ import httpx
 
 from shared.db.pool import tenant_transaction
 from tests.chaos.harness import until
+from tests.fakes._anthropic_state import RecordedRequest
 from tests.fakes.anthropic import FakeAnthropic
 
 
@@ -31,10 +32,14 @@ class Books:
 
 
 async def start_batch(api: httpx.AsyncClient, headers: dict[str, str], count: int,
-                      concurrency: int) -> str:  # fmt: skip
+                      concurrency: int, *, judge: bool = False) -> str:  # fmt: skip
     """POST /v1/generation-jobs with `count` items; returns the batch id."""
     request = {"persona": "an anxious investor", "topic": "market volatility"}
-    body = {"items": [dict(request) for _ in range(count)], "concurrency": concurrency}
+    body = {
+        "items": [dict(request) for _ in range(count)],
+        "concurrency": concurrency,
+        "judge": judge,
+    }
     created = await api.post("/v1/generation-jobs", json=body, headers=headers)
     assert created.status_code == 202, created.text
     batch_id: str = created.json()["id"]
@@ -87,12 +92,19 @@ async def books(pool: asyncpg.Pool, owner: UUID, batch_id: str) -> Books:
     )
 
 
+def judge_requests(fake: FakeAnthropic) -> list[RecordedRequest]:
+    """The requests a quality_check job sent (the judge's call carries its record_scores tool)."""
+    return [r for r in fake.requests if "tools" in (r.body or {})]
+
+
 def assert_every_call_on_the_books(found: Books, fake: FakeAnthropic, total: int) -> None:
-    """Each conversation once; every request the fake answered is an attempt row and costed."""
+    """Each conversation once; every generation request the fake answered is an attempt row and
+    costed (the judge's requests are its own jobs' books: `judge_requests`)."""
+    sent = len(fake.requests) - len(judge_requests(fake))
     assert found.batch["status"] == "completed"
     assert found.item_indexes == list(range(total))  # each item landed exactly once
     assert "in_flight" not in found.statuses, found.statuses
     # A lost row may be a call its dying worker never sent; every call sent has a row.
-    assert found.calls >= len(fake.requests)
-    assert found.calls - len(fake.requests) <= found.statuses.get("lost", 0)
+    assert found.calls >= sent, (found.statuses, sent)
+    assert found.calls - sent <= found.statuses.get("lost", 0)
     assert found.batch["cost_so_far_usd"] == found.log_costs
