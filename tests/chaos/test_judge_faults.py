@@ -59,6 +59,7 @@ async def test_a_generator_killed_while_judging_leaves_every_conversation_judged
             "SELECT count(*) FROM batch_jobs WHERE job_type = 'quality_check' "
             "AND status NOT IN ('completed', 'partial')"
         )
+    assert logs is not None
     sent = len(judge_requests(stack.claude))
     # Every judge call sent has its attempt row; extra rows are only calls a dying worker lost.
     assert logs["calls"] >= sent, (dict(logs), sent)
