@@ -2,48 +2,33 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterator
-from pathlib import Path
-
 import asyncpg
 import httpx
 import pytest
 
 from shared.db.pool import acquire
-from shared.runtime import WorkerResources
 from shared.settings import Settings
-from tests.fakes.anthropic import FakeAnthropic, FakeConfig
-from tests.generator.harness import fake_settings, worker_resources
-from tests.support.api import api_client
 from tests.support.factories import Account, create_account
-
-
-@pytest.fixture(scope="module")
-def claude_server() -> Iterator[FakeAnthropic]:
-    """One fake Messages API per module."""
-    config = FakeConfig(rpm=1000, window_seconds=1.0, latency=0.0, timeout_sleep=3.0)
-    with FakeAnthropic(config) as fake:
-        yield fake
-
-
-@pytest.fixture
-def claude(claude_server: FakeAnthropic) -> FakeAnthropic:
-    """The module's fake, reset for this test."""
-    claude_server.reset()
-    return claude_server
+from tests.support.worker_fixtures import (  # noqa: F401 (fixtures, found by name)
+    account,
+    claude,
+    claude_server,
+    gen_api,
+    gen_settings,
+    resources,
+)
 
 
 @pytest.fixture
-def judge_settings(settings: Settings, claude: FakeAnthropic) -> Settings:
+def judge_settings(gen_settings: Settings) -> Settings:  # noqa: F811 (the fixture)
     """Settings aimed at the fake, with their own queue and limiter keys."""
-    return fake_settings(settings, claude.base_url, claude.api_key)
+    return gen_settings
 
 
 @pytest.fixture
-async def account(pool: asyncpg.Pool) -> Account:
-    """A fresh tenant with an API key."""
-    async with acquire(pool) as conn:
-        return await create_account(conn)
+def api(gen_api: httpx.AsyncClient) -> httpx.AsyncClient:  # noqa: F811 (the fixture)
+    """The API with the same settings (it enqueues where the worker listens)."""
+    return gen_api
 
 
 @pytest.fixture
@@ -51,19 +36,3 @@ async def other(pool: asyncpg.Pool) -> Account:
     """A second tenant."""
     async with acquire(pool) as conn:
         return await create_account(conn)
-
-
-@pytest.fixture
-async def resources(
-    judge_settings: Settings, pool: asyncpg.Pool, tmp_path: Path
-) -> AsyncIterator[WorkerResources]:
-    """A generator process's resources, in this process."""
-    async with worker_resources(judge_settings, pool, tmp_path / "objects") as built:
-        yield built
-
-
-@pytest.fixture
-async def api(judge_settings: Settings, pool: asyncpg.Pool) -> AsyncIterator[httpx.AsyncClient]:
-    """The API with the same settings (it enqueues where the worker listens)."""
-    async with api_client(judge_settings) as client:
-        yield client

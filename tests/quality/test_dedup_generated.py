@@ -8,13 +8,8 @@ import httpx
 from shared.db.pool import tenant_transaction
 from shared.runtime import WorkerResources
 from tests.fakes.anthropic import FakeAnthropic
-from tests.generator import conftest as generation
 from tests.generator.harness import conversations, plain_items, running_worker, wait_batch
 from tests.support.factories import Account
-
-# The generation tests' fixtures: the fake Claude API, settings aimed at it, worker resources.
-claude_server, claude = generation.claude_server, generation.claude
-gen_settings, resources, gen_api = generation.gen_settings, generation.resources, generation.gen_api
 
 
 async def _generate(
