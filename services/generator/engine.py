@@ -297,7 +297,8 @@ class ItemRun:
         assert step.outcome is not None
         return step.outcome
 
-    async def _answered(self, response: LLMResponse, permit: Permit | None, attempts: int) -> Step:
+    async def _settle_answer(self, response: LLMResponse, permit: Permit | None) -> Decimal:
+        """Settle the permit with the tokens used, learn the limits, count and cost the call."""
         prompt_tokens = response.input_tokens + response.cache_write_tokens
         await self._settle(
             permit, prompt_tokens + response.cache_read_tokens, response.output_tokens
@@ -305,6 +306,10 @@ class ItemRun:
         await self._observe_headers(response.rate_limits)
         cost = self._cost(usage_of(response))
         self._count_call("success", response.duration_s, response, cost)
+        return cost
+
+    async def _answered(self, response: LLMResponse, permit: Permit | None, attempts: int) -> Step:
+        cost = await self._settle_answer(response, permit)
         try:
             parsed = extract_conversation(response.text, response.stop_reason, **self._shape())
         except GenerationParseError as error:

@@ -17,7 +17,7 @@ import asyncpg
 
 from services.generator import items
 from services.generator.attempts import held
-from services.generator.engine import Budget, ItemRun, Step, usage_of
+from services.generator.engine import Budget, ItemRun, Step
 from services.generator.items import ItemRef
 from services.generator.judging.gate import structural_problems, structural_score
 from services.generator.judging.store import land_verdict, record_failure
@@ -63,13 +63,7 @@ class JudgeRun(ItemRun):
         return super()._log(attempts, status, elapsed, purpose="judge", **fields)
 
     async def _answered(self, response: LLMResponse, permit: Any, attempts: int) -> Step:
-        prompt_tokens = response.input_tokens + response.cache_write_tokens
-        await self._settle(
-            permit, prompt_tokens + response.cache_read_tokens, response.output_tokens
-        )
-        await self._observe_headers(response.rate_limits)
-        cost = self._cost(usage_of(response))
-        self._count_call("success", response.duration_s, response, cost)
+        cost = await self._settle_answer(response, permit)
         entry = self._answer_log(response, cost, attempts, None)
         try:
             scores = self._scores(response)
