@@ -97,3 +97,58 @@ async def _child(api: httpx.AsyncClient, parent_id: str, within: float = 60.0) -
             if children:
                 return str(children[0])
             await asyncio.sleep(0.2)
+
+
+async def test_regenerate_with_changed_template_parameters_and_temperature(
+    page: Page, web: Stack, account: Account
+) -> None:
+    variables = [
+        {"name": "client", "default": "Dana"},
+        {"name": "tone", "default": "warm", "allowed_values": ["warm", "brisk"]},
+    ]
+    template_body = {
+        "name": "browser-regen-params",
+        "user_prompt_template": "Talk to {{client}} in a {{tone}} tone about rent.",
+        "variables": variables,
+    }
+    async with httpx.AsyncClient(base_url=web.url, headers=account.headers) as api:
+        template = await api.post("/v1/templates", json=template_body)
+        assert template.status_code == 201, template.text
+        item = {"template_id": template.json()["id"], "parameters": {"client": "Sam"}}
+        job = await api.post("/v1/generation-jobs", json={"items": [item], "judge": False})
+        assert job.status_code == 202, job.text
+        original = await _landed(api, job.json()["id"])
+    await sign_in(page, account, f"/console/conversations/{original}")
+    card = page.locator("#regenerate")
+    params = card.get_by_role("group", name="Template parameters")
+    await expect(params.get_by_label("client")).to_have_value("Sam")  # what it was made with
+    await expect(params.get_by_label("tone")).to_have_value("warm")  # the template's default
+    ugly = 'O\'Brien, "Bo" <b>🙂</b>'
+    await params.get_by_label("client").fill(ugly)
+    await params.get_by_label("tone").select_option("brisk")
+    await card.get_by_label("Temperature").fill("1.5")
+    await card.get_by_role("button", name="Regenerate").click()
+    await expect(page.locator("#regen-temperature-error")).to_contain_text("less than or equal")
+    await expect(params.get_by_label("client")).to_have_value(ugly)  # nothing typed is lost
+    await expect(params.get_by_label("tone")).to_have_value("brisk")
+    await card.get_by_label("Temperature").fill("0.4")
+    await card.scroll_into_view_if_needed()
+    await screenshot(page, "review-regenerate-parameters")
+    await card.get_by_role("button", name="Regenerate").click()
+    await page.wait_for_url("**/console/jobs/*")
+    async with httpx.AsyncClient(base_url=web.url, headers=account.headers) as api:
+        child = (await api.get(f"/v1/conversations/{await _child(api, original)}")).json()
+    assert child["parameters"]["client"] == ugly
+    assert child["parameters"]["tone"] == "brisk"
+    assert child["temperature"] == 0.4
+
+
+async def _landed(api: httpx.AsyncClient, job_id: str, within: float = 60.0) -> str:
+    """The id of the conversation a one-item job landed (offline generator)."""
+    async with asyncio.timeout(within):
+        while True:
+            listed = await api.get("/v1/conversations", params={"limit": 100})
+            landed = [c["id"] for c in listed.json()["items"] if c["generation_job_id"] == job_id]
+            if landed:
+                return str(landed[0])
+            await asyncio.sleep(0.2)

@@ -24,6 +24,7 @@ from services.api.generation.schemas import RegenerateIn
 from services.api.quality import service as quality
 from services.api.quality.schemas import ScoreIn
 from shared.db.pool import tenant_transaction
+from shared.db.repositories import conversations as conversations_repo
 from shared.errors import Conflict, DomainError, ValidationFailed
 from shared.models.bounds import INT4_MAX
 
@@ -123,12 +124,22 @@ async def regenerate(
 ) -> Response:  # fmt: skip
     """Twin of POST /v1/conversations/{id}/regenerate: opens the new job's page."""
     form = await request.form()
-    values = {
+    submitted = {
+        key.removeprefix("param."): str(value)
+        for key, value in form.multi_items()
+        if key.startswith("param.")
+    }
+    values: dict[str, Any] = {
         "from_turn": _int(form, "from_turn"),
         "instructions": str(form.get("instructions") or "").strip() or None,
+        "temperature": str(form.get("temperature") or "").strip() or None,
     }
     try:
-        body = RegenerateIn.model_validate(values)
+        async with tenant_transaction(pool, session.user_id, readonly=True) as conn:
+            stored = await conversations_repo.get(conn, id)
+            fields = await regeneration.parameter_fields(conn, stored) if stored else []
+        changed = regeneration.changed_parameters(fields, submitted)
+        body = RegenerateIn.model_validate(values | {"parameters": changed or None})
         job = await regeneration.regenerate(pool, queue, settings, session.user_id, id, body)
     except (ValidationError, ValidationFailed) as exc:
         details = (
@@ -138,7 +149,9 @@ async def regenerate(
             str(d["path"]).removeprefix("$.").split(".")[0]: d["message"] for d in details or []
         }
         async with tenant_transaction(pool, session.user_id, readonly=True) as conn:
-            return await page(request, session, conn, id, False, errors, 422, regen=values)
+            return await page(
+                request, session, conn, id, False, errors, 422, regen=values | {"params": submitted}
+            )
     return RedirectResponse(f"/console/jobs/{job.id}", status_code=303)
 
 

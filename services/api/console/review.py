@@ -16,6 +16,7 @@ from services.api.console.score_breakdown import breakdown
 from services.api.conversations import service, workflow
 from services.api.conversations.schemas import ConversationDetail, ConversationOut
 from services.api.edits import service as edits
+from services.api.generation import regenerate as regeneration
 from shared.db.repositories import conversation_queries as queries
 from shared.db.repositories import conversations as repo
 from shared.errors import ValidationFailed
@@ -105,10 +106,16 @@ async def page(
         "form_error": form_error or {},
         "allowed": {status.value for status in workflow.ALLOWED[detail.status]},
         "regen": {},
+        "regen_fields": await _regenerate_fields(conn, id),
         **await edit_context(conn, detail),
         **extra,
     }
     return render(request, "conversation.html", context, status_code=status_code)
+
+
+async def _regenerate_fields(conn: Any, id: UUID) -> list[regeneration.ParameterField]:
+    stored = await repo.get(conn, id)
+    return await regeneration.parameter_fields(conn, stored) if stored is not None else []
 
 
 async def edit_context(conn: Any, detail: ConversationDetail) -> dict[str, Any]:

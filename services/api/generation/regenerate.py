@@ -8,6 +8,7 @@ the turns Claude writes (shared/conversations/continuation.py).
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 from uuid import UUID
 
@@ -31,6 +32,58 @@ from shared.queue import ArqRedis
 from shared.settings import Settings
 
 _TURN_EXTRAS = ("detected_emotion", "emotion_confidence", "emotion_intensity", "strategy", "tone")
+
+
+@dataclass(frozen=True)
+class ParameterField:
+    """One parameter a regenerate may change, with the value the conversation was made with."""
+
+    name: str
+    value: str
+    allowed: list[str] | None = None
+    description: str | None = None
+
+
+async def parameter_fields(
+    conn: asyncpg.Connection, original: Conversation
+) -> list[ParameterField]:
+    """The template's variables (the values the conversation was made with, else their
+    defaults), then any other stored parameter: what a regenerate form offers to change."""
+    base = await _original_request(conn, original)
+    stored = base.parameters if base is not None else original.parameters
+    template = None
+    if original.template_id is not None:
+        template = await sources_repo.get(
+            conn, "templates", owner_id=original.owner_id, id=original.template_id
+        )
+    specs = template.variables if template is not None else []
+    fields = [
+        ParameterField(
+            spec.name,
+            _text(stored.get(spec.name, spec.default)),
+            spec.allowed_values,
+            spec.description,
+        )
+        for spec in specs
+    ]
+    declared = {field.name for field in fields}
+    fields += [
+        ParameterField(name, _text(value))
+        for name, value in stored.items()
+        if name not in declared and isinstance(value, str | int | float)
+    ]
+    return fields
+
+
+def changed_parameters(fields: list[ParameterField], submitted: dict[str, str]) -> dict[str, str]:
+    """The submitted values that differ from what the conversation was made with (none: the
+    original request is replayed as it was)."""
+    current = {field.name: field.value for field in fields}
+    return {name: value for name, value in submitted.items() if current.get(name) != value}
+
+
+def _text(value: object) -> str:
+    return "" if value is None else str(value)
 
 
 async def regenerate(
