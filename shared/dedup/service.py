@@ -62,7 +62,10 @@ class Deduplicator:
 
     async def check(self, owner_id: UUID, drafts: Sequence[ConversationDraft]) -> Check:
         """Signatures and their Redis candidates (rebuilding a missing index first)."""
-        signatures = [draft_signature(draft) for draft in drafts]
+        return await self.check_signatures(owner_id, [draft_signature(d) for d in drafts])
+
+    async def check_signatures(self, owner_id: UUID, signatures: list[Signature]) -> Check:
+        """`check` for signatures already computed (an edited conversation's new text)."""
         candidates = await self.index.candidates(owner_id, signatures, self._stored)
         return Check(self, owner_id, signatures, candidates)
 
@@ -112,6 +115,15 @@ class Check:
         """Fetch the candidates' stored signatures (live conversations only)."""
         wanted = {id for ids in self.candidates for id in ids}
         self._known = {stored.id: stored for stored in await minhash.fetch(conn, list(wanted))}
+
+    def only_earlier_than(self, created_at: datetime, itself: UUID) -> None:
+        """Compare with conversations created before `created_at` only, never `itself` (a
+        recheck of an edited conversation, whose old text is still indexed)."""
+        self._known = {
+            id: stored
+            for id, stored in self._known.items()
+            if id != itself and stored.created_at < created_at
+        }
 
     def match(self, index: int) -> Match | None:
         """The earliest earlier conversation this one nearly copies, if any."""

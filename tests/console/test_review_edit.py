@@ -111,7 +111,8 @@ async def test_regenerate_form_errors(client: httpx.AsyncClient, account: Accoun
     )
     assert hot.status_code == 422
     assert 'id="regen-temperature-error"' in hot.text
-    assert 'name="temperature" inputmode="decimal"' in hot.text and 'value="warm"' in hot.text
+    assert 'name="temperature" inputmode="decimal"' in hot.text
+    assert 'value="warm"' in hot.text
     ok = await client.post(
         f"/console/conversations/{id}/regenerate",
         data={"csrf_token": csrf, "from_turn": "3", "instructions": "the client pushes back twice"},

@@ -15,7 +15,7 @@ from services.api.console.render import render, set_flash
 from services.api.console.review import edit_context, page
 from services.api.console.routing import ConsoleRoute
 from services.api.conversations import service as conversations
-from services.api.deps import PoolDep, QueueDep, SettingsDep, StorageDep
+from services.api.deps import DedupDep, PoolDep, QueueDep, SettingsDep, StorageDep
 from services.api.edits import service as edits
 from services.api.edits.schemas import TurnEdit
 from services.api.errors import validation_details
@@ -34,7 +34,7 @@ router = APIRouter(prefix="/console", route_class=ConsoleRoute, include_in_schem
 @router.post("/conversations/{id}/turns/{turn_number}")
 async def edit_turn(
     request: Request, id: UUID, turn_number: int, session: CsrfDep, pool: PoolDep,
-    storage: StorageDep, queue: QueueDep, settings: SettingsDep,
+    storage: StorageDep, queue: QueueDep, settings: SettingsDep, dedup: DedupDep,
 ) -> Response:  # fmt: skip
     """Twin of PATCH /v1/conversations/{id}/turns/{n}: htmx gets the new transcript."""
     form = await request.form()
@@ -50,7 +50,7 @@ async def edit_turn(
             turn_number=turn_number, content=body.content, expected_version=body.expected_version,
         )  # fmt: skip
         before = await _status(pool, session.user_id, id)
-        updated = await edits.edit_turn(pool, storage, queue, settings, edit)
+        updated = await edits.edit_turn(pool, storage, queue, settings, dedup, edit)
     except (ValidationError, ValidationFailed, Conflict) as exc:
         message = _message(exc)
         return await _refused(

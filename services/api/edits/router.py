@@ -9,6 +9,7 @@ from fastapi import APIRouter, Path
 
 from services.api.conversations.schemas import ConversationDetail
 from services.api.deps import (
+    DedupDep,
     PoolDep,
     PrincipalDep,
     QueueDep,
@@ -35,13 +36,14 @@ async def edit_turn(
     storage: StorageDep,
     queue: QueueDep,
     settings: SettingsDep,
+    dedup: DedupDep,
 ) -> ConversationDetail:
     """Replace a turn's text: a new document version; counts and score recomputed."""
     edit = service.Edit(
         owner_id=principal.user_id, editor_id=principal.user_id, conversation_id=id,
         turn_number=turn_number, content=body.content, expected_version=body.expected_version,
     )  # fmt: skip
-    return await service.edit_turn(pool, storage, queue, settings, edit)
+    return await service.edit_turn(pool, storage, queue, settings, dedup, edit)
 
 
 @router.get("/{id}/versions", response_model=VersionList)

@@ -20,6 +20,8 @@ from shared.conversations.text_stats import measure
 from shared.db.pool import tenant_transaction
 from shared.db.repositories import conversations as repo
 from shared.db.repositories import versions as versions_repo
+from shared.dedup import recheck
+from shared.dedup.service import Deduplicator
 from shared.errors import Conflict, NotFound
 from shared.models.conversation import Conversation, ConversationVersion
 from shared.models.conversation import ConversationStatus as S
@@ -50,9 +52,11 @@ class Edit:
 
 
 async def edit_turn(
-    pool: asyncpg.Pool, storage: ObjectStore, queue: ArqRedis, settings: Settings, edit: Edit
-) -> ConversationDetail:
-    """Write the next version's object, then row, turn, version and history in one transaction.
+    pool: asyncpg.Pool, storage: ObjectStore, queue: ArqRedis, settings: Settings,
+    dedup: Deduplicator, edit: Edit,
+) -> ConversationDetail:  # fmt: skip
+    """Write the next version's object, then row, turn, version, history and near-duplicate
+    marks in one transaction.
 
     The row lock is held from reading the current version to the commit, so two edits of one
     conversation run one after the other and neither is lost. A failure anywhere deletes the
@@ -66,17 +70,24 @@ async def edit_turn(
             edited = versions.edit_turn(document, edit.turn_number, edit.content)
             if edited.old_content == edit.content:  # nothing changed: no new version
                 return await detail(conn, current.id)
+            marks = await recheck.prepare(dedup, edit.owner_id, current.id, _turns(edited))
             encoded = versions.encode(edit.owner_id, current.id, edited.document)
             await storage.put(encoded.key, encoded.body, content_type="application/gzip")
             uploaded = encoded.key
             await _commit_version(conn, current, edit, edited, encoded)
+            await marks.apply(conn, current.created_at)
             result = await detail(conn, current.id)
     except BaseException:
         if uploaded is not None:
             await discard(storage, uploaded)
         raise
+    await marks.publish()
     await judging.after_edit(pool, queue, settings, edit.owner_id, edit.conversation_id)
     return result
+
+
+def _turns(edited: versions.EditedDocument) -> list[tuple[str, object]]:
+    return [(turn.get("role", ""), turn.get("content")) for turn in edited.document["turns"]]
 
 
 async def _editable(conn: asyncpg.Connection, edit: Edit) -> Conversation:
