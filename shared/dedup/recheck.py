@@ -4,11 +4,12 @@ The edited conversation is checked again against the conversations created befor
 stored signature and Redis bands are replaced, and the later conversations that named it as
 their original keep that mark only while they are still near copies of its new text:
 
-    recheck = await prepare(dedup, owner_id, conversation_id, turns)   # Redis, before writing
-    async with tenant_transaction(...) as conn:                        # the edit's, row locked
+    async with tenant_transaction(...) as conn:        # the edit's, row locked
+        ...                                            # the new text, read under the lock
+        recheck = await prepare(dedup, owner_id, conversation_id, turns)   # Redis candidates
         ...
         await recheck.apply(conn, created_at)
-    await recheck.publish()                                            # Redis, after the commit
+    await recheck.publish()                            # Redis bands, after the commit
 
 A copy unlinked this way is not compared with every other conversation again: it lost its
 original, and it is marked again only if its own text is edited or it is imported anew.
@@ -22,15 +23,11 @@ from datetime import datetime
 from uuid import UUID
 
 import asyncpg
-import redis.exceptions
 
 from shared.db.repositories import minhash
 from shared.dedup.index import Entry
 from shared.dedup.service import Check, Deduplicator, Match
 from shared.dedup.signature import Signature, signature, similarities
-from shared.logging import get_logger
-
-log = get_logger(__name__)
 
 
 @dataclass
@@ -93,18 +90,8 @@ class Recheck:
 
     async def publish(self) -> None:
         """Swap the old bands for the new ones (after the commit)."""
-        index = self.dedup.index
-        try:
-            old = [(stored.id, stored.signature, stored.created_at) for stored in self._old]
-            await index.remove(self.owner_id, old)
-            await index.add(self.owner_id, self._new)
-        except redis.exceptions.RedisError as exc:
-            # PostgreSQL has the new signature; a rebuild from it is the way back in.
-            log.warning("dedup.index.resign_failed", error=str(exc))
-            try:
-                await index.invalidate(self.owner_id)
-            except redis.exceptions.RedisError:
-                log.warning("dedup.index.invalidate_failed")
+        old = [(stored.id, stored.signature, stored.created_at) for stored in self._old]
+        await self.dedup.publish(self.owner_id, removed=old, added=self._new)
 
 
 async def prepare(

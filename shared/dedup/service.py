@@ -74,6 +74,22 @@ class Deduplicator:
         async with tenant_transaction(self.pool, owner_id) as conn:
             yield _entries(minhash.stream(conn))
 
+    async def publish(
+        self, owner_id: UUID, *, removed: Sequence[Entry], added: Sequence[Entry]
+    ) -> None:
+        """After a commit: take entries out of the bands and put entries in. When Redis fails,
+        the ready marker is dropped (when it can be) so the next landing rebuilds from
+        PostgreSQL, which already has the rows."""
+        try:
+            await self.index.remove(owner_id, removed)
+            await self.index.add(owner_id, added)
+        except redis.exceptions.RedisError as exc:
+            log.warning("dedup.index.update_failed", error=str(exc), count=len(added))
+            try:
+                await self.index.invalidate(owner_id)
+            except redis.exceptions.RedisError:
+                log.warning("dedup.index.invalidate_failed")
+
     async def forget(self, owner_id: UUID, removed: Sequence[minhash.Stored]) -> None:
         """Take deleted conversations out of the Redis bands (their rows are already gone)."""
         entries = [(stored.id, stored.signature, stored.created_at) for stored in removed]
@@ -182,13 +198,4 @@ class Check:
 
     async def publish(self) -> None:
         """Add the committed items to the Redis bands."""
-        entries = self.entries()
-        try:
-            await self.dedup.index.add(self.owner_id, entries)
-        except redis.exceptions.RedisError as exc:
-            # The rows are committed; a rebuild from PostgreSQL is the only way back in.
-            log.warning("dedup.index.add_failed", error=str(exc), count=len(entries))
-            try:
-                await self.dedup.index.invalidate(self.owner_id)
-            except redis.exceptions.RedisError:
-                log.warning("dedup.index.invalidate_failed")
+        await self.dedup.publish(self.owner_id, removed=[], added=self.entries())
