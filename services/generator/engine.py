@@ -12,7 +12,6 @@ import hashlib
 import random
 import time
 import weakref
-from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any, Final
@@ -23,7 +22,7 @@ import asyncpg
 from services.generator import items, metrics
 from services.generator.attempts import held
 from services.generator.items import Gate, ItemRef
-from services.generator.landing import Produced, build_draft, land
+from services.generator.landing import LandingHook, Produced, build_draft, land
 from services.generator.llm.client import (
     AuthFailed,
     LLMError,
@@ -135,8 +134,8 @@ class ItemRun:
         self.attempt_id: UUID | None = None
         self.mode = JobMode.LIVE
         self.price_entry, self.price = table_for(self.settings).price_for(fleet.provider.model)
-        # Called with the new conversation's id once it has landed (e.g. to enqueue its judge).
-        self.on_landed: Callable[[UUID], Awaitable[None]] | None = None
+        # Work done in the landing's transaction and after its commit (the judge's job).
+        self.on_landed: LandingHook | None = None
         self.prompt_sha256 = hashlib.sha256(
             f"{self.request.prefix}\x00{self.request.user_message}".encode()
         ).hexdigest()
@@ -341,12 +340,10 @@ class ItemRun:
         landed = await held(
             lambda: land(
                 self.pool, self.storage, self.dedup, self.ref, draft, entry,
-                self.request.template_id,
+                self.request.template_id, self.on_landed,
             ),
             deadline=self.budget.deadline, what="land",
         )  # fmt: skip
-        if landed is not None and self.on_landed is not None:
-            await self.on_landed(landed)
         return "completed" if landed is not None else "lost"
 
     async def _book(self, entry: NewLog, *, consumed: bool) -> int | None:

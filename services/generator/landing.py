@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from decimal import Decimal
+from typing import Any, Protocol
 from uuid import UUID
 
 import asyncpg
@@ -51,6 +52,18 @@ class Produced:
     cost_usd: Decimal
     estimated_cost_usd: Decimal
     duration_ms: int
+
+
+class LandingHook(Protocol):
+    """Work written in the landing's transaction and finished after its commit (the judge)."""
+
+    async def plan(self, conn: asyncpg.Connection, conversation_id: UUID) -> Any:
+        """In the landing's transaction, once the conversation row exists."""
+        ...
+
+    async def dispatch(self, planned: Any) -> None:
+        """After the commit, with what `plan` returned."""
+        ...
 
 
 class _LeaseLost(Exception):
@@ -117,17 +130,19 @@ async def land(
     draft: ConversationDraft,
     attempt: NewLog,
     template_id: UUID | None,
+    hook: LandingHook | None = None,
 ) -> UUID | None:
     """Store the conversation (checked for near-duplicates), book its call and complete the
-    item; None if it was lost."""
+    item, with `hook`'s work in the same transaction; None if it was lost."""
     check = await dedup.check(ref.owner_id, [draft])
+    landing = _Landing(check, ref, attempt, hook)
     try:
-        return await _store(pool, storage, check, ref, draft, attempt, template_id)
+        return await _store(pool, storage, landing, draft, template_id)
     except asyncpg.ForeignKeyViolationError:
         # A source (template, scenario, edge case, parent) was deleted while the item ran:
         # keep the conversation, without the reference.
         log.warning("generator.item.source_deleted")
-        return await _store(pool, storage, check, ref, detached(draft), attempt, None)
+        return await _store(pool, storage, landing, detached(draft), None)
 
 
 def detached(draft: ConversationDraft) -> ConversationDraft:
@@ -136,41 +151,50 @@ def detached(draft: ConversationDraft) -> ConversationDraft:
     return finish_draft(draft.model_copy(update=cleared))
 
 
+@dataclass(frozen=True)
+class _Landing:
+    check: Check
+    ref: ItemRef
+    attempt: NewLog
+    hook: LandingHook | None
+
+
 async def _store(
     pool: asyncpg.Pool,
     storage: ObjectStore,
-    check: Check,
-    ref: ItemRef,
+    landing: _Landing,
     draft: ConversationDraft,
-    attempt: NewLog,
     template_id: UUID | None,
 ) -> UUID | None:
+    ref = landing.ref
     doc = encode(ref.owner_id, draft)
     await upload(storage, doc)
     try:
-        conversation = await _insert(pool, check, ref, draft, doc, attempt, template_id)
+        conversation, planned = await _insert(pool, landing, draft, doc, template_id)
     except (ItemAlreadyStored, DuplicateConversation, _LeaseLost) as exc:
         await discard(storage, doc.key)
         log.info("generator.item.already_landed", reason=type(exc).__name__)
-        await book(pool, ref, template_id, attempt, consumed=True)  # the call was still paid for
+        # The call was still paid for; whoever landed it did the hook's work.
+        await book(pool, ref, template_id, landing.attempt, consumed=True)
         return await adopt(pool, ref)
     except BaseException:
         await discard(storage, doc.key)
         raise
-    await check.publish()
+    await landing.check.publish()
+    if landing.hook is not None:
+        await landing.hook.dispatch(planned)
     _observe(draft)
     return conversation.id
 
 
 async def _insert(
     pool: asyncpg.Pool,
-    check: Check,
-    ref: ItemRef,
+    landing: _Landing,
     draft: ConversationDraft,
     doc: EncodedDocument,
-    attempt: NewLog,
     template_id: UUID | None,
-) -> Conversation:
+) -> tuple[Conversation, Any]:
+    ref, check, attempt = landing.ref, landing.check, landing.attempt
     async with tenant_transaction(pool, ref.owner_id) as conn:
         # The batch row first (lock order), then the rows this landing adds or flips; a call
         # already booked as lost (reserved cost) is booked again only by the difference.
@@ -188,7 +212,8 @@ async def _insert(
         await write_log(conn, ref, template_id, attempt, conversation.id)
         check.accept(0, conversation.id, conversation.created_at)
         await check.save(conn)
-        return conversation
+        planned = await landing.hook.plan(conn, conversation.id) if landing.hook else None
+        return conversation, planned
 
 
 def _observe(draft: ConversationDraft) -> None:

@@ -1,13 +1,15 @@
 """The judge through a fault: a generation job that judges what it lands (JUDGE_AFTER_GENERATION,
 the production default, or `"judge": true`) loses its generator to SIGKILL while it generates
-and judges. Every conversation lands once and is judged, with no manual step; every judge call
-sent is on its quality_check jobs' books."""
+and judges. Every conversation lands once and is judged, with no manual step, by one judge job
+each; every judge call sent is on the quality_check jobs' books."""
 
 from __future__ import annotations
 
 import signal
 from decimal import Decimal
 from uuid import UUID
+
+import pytest
 
 from shared.db.pool import tenant_transaction
 from tests.chaos.books import (
@@ -23,6 +25,7 @@ from tests.chaos.harness import in_flight, until
 TARGET = 60.0  # DESIGN §10: progressing again within 60 s of the fault ending
 
 
+@pytest.mark.timeout(150)
 async def test_a_generator_killed_while_judging_leaves_every_conversation_judged(
     stack: Stack,
 ) -> None:
@@ -55,6 +58,9 @@ async def test_a_generator_killed_while_judging_leaves_every_conversation_judged
             "SELECT coalesce(sum(cost_so_far_usd), 0) FROM batch_jobs "
             "WHERE job_type = 'quality_check'"
         )
+        jobs = await conn.fetchval(
+            "SELECT count(*) FROM batch_jobs WHERE job_type = 'quality_check'"
+        )
         unfinished = await conn.fetchval(
             "SELECT count(*) FROM batch_jobs WHERE job_type = 'quality_check' "
             "AND status NOT IN ('completed', 'partial')"
@@ -66,6 +72,9 @@ async def test_a_generator_killed_while_judging_leaves_every_conversation_judged
     assert logs["calls"] - sent <= logs["lost"]
     assert Decimal(spent) == Decimal(logs["cost"]) > 0
     assert unfinished == 0
+    # One judge job per conversation, written in its landing's transaction: none lost with the
+    # killed worker, none added by the replica that found an item already landed.
+    assert jobs == total
 
 
 async def _all_judged(stack: Stack, batch_id: str, total: int) -> bool:
