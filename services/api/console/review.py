@@ -106,16 +106,11 @@ async def page(
         "form_error": form_error or {},
         "allowed": {status.value for status in workflow.ALLOWED[detail.status]},
         "regen": {},
-        "regen_fields": await _regenerate_fields(conn, id),
+        "regen_fields": await regeneration.parameter_fields(conn, detail),
         **await edit_context(conn, detail),
         **extra,
     }
     return render(request, "conversation.html", context, status_code=status_code)
-
-
-async def _regenerate_fields(conn: Any, id: UUID) -> list[regeneration.ParameterField]:
-    stored = await repo.get(conn, id)
-    return await regeneration.parameter_fields(conn, stored) if stored is not None else []
 
 
 async def edit_context(conn: Any, detail: ConversationDetail) -> dict[str, Any]:
